@@ -8,11 +8,10 @@
 // wait for the next event).
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -107,8 +106,8 @@ class Client {
   // PUT; a stale metadata.resourceVersion yields ErrorCode::kConflict.
   Result<Json> Update(const Resource& r, std::string_view ns, const Json& body,
                       std::string_view subresource = {});
-  Result<Json> Patch(const Resource& r, std::string_view ns, std::string_view name,
-                     PatchType type, const Json& patch, std::string_view subresource = {},
+  Result<Json> Patch(const Resource& r, std::string_view ns, std::string_view name, PatchType type,
+                     const Json& patch, std::string_view subresource = {},
                      const PatchOptions& opts = {});
   Result<void> Delete(const Resource& r, std::string_view ns, std::string_view name,
                       const DeleteOptions& opts = {});

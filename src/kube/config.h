@@ -7,8 +7,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -75,11 +78,45 @@ Result<RestConfig> LoadKubeconfig(const LoadOptions& opts, Clock& clock);
 // In-cluster config from KUBERNETES_SERVICE_HOST/PORT and
 // /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}. `root` overrides the
 // service-account directory for tests.
-Result<RestConfig> InClusterConfig(Clock& clock,
-                                   const std::string& root =
-                                       "/var/run/secrets/kubernetes.io/serviceaccount");
+Result<RestConfig> InClusterConfig(
+    Clock& clock, const std::string& root = "/var/run/secrets/kubernetes.io/serviceaccount");
 
 // kubeconfig if one is given or found, else in-cluster.
 Result<RestConfig> LoadConfig(const LoadOptions& opts, Clock& clock);
+
+// Resolves a RestConfig from one kubeconfig document held in memory. `path` names it in
+// messages and anchors relative file references (certificates, tokenFile, exec command).
+Result<RestConfig> ParseKubeconfig(std::string_view content, const std::string& path,
+                                   const std::string& context, Clock& clock);
+
+// A fixed bearer token (kubeconfig `token`). Invalidate() is a no-op.
+class StaticTokenProvider final : public CredentialProvider {
+ public:
+  explicit StaticTokenProvider(std::string token) : token_(std::move(token)) {}
+  Result<Credential> Get() override { return Credential{token_, {}, {}, std::nullopt}; }
+  void Invalidate() override {}
+
+ private:
+  const std::string token_;
+};
+
+// A bearer token read from a file (kubeconfig `tokenFile`, the service-account token) and
+// re-read every `refresh` (bound tokens rotate) or right after Invalidate(). If a re-read fails
+// the last good token is kept. Thread-safe.
+class TokenFileProvider final : public CredentialProvider {
+ public:
+  TokenFileProvider(std::string path, Clock& clock,
+                    std::chrono::seconds refresh = std::chrono::seconds(60));
+  Result<Credential> Get() override;
+  void Invalidate() override;
+
+ private:
+  const std::string path_;
+  Clock& clock_;
+  const std::chrono::seconds refresh_;
+  std::mutex mu_;
+  std::string token_;
+  std::optional<TimePoint> read_at_;
+};
 
 }  // namespace tether::kube
