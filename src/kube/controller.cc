@@ -27,9 +27,8 @@ Controller::Controller(Clock& clock, ControllerOptions options, Reconciler recon
   success_ = total.WithLabels({options_.name, "success"});
   requeue_ = total.WithLabels({options_.name, "requeue_after"});
   error_ = total.WithLabels({options_.name, "error"});
-  duration_ = r.AddHistogram("tether_reconcile_duration_seconds",
-                             "Time spent in one reconcile.", {"controller"},
-                             metrics::ExponentialBuckets(1e-3, 2.5, 12))
+  duration_ = r.AddHistogram("tether_reconcile_duration_seconds", "Time spent in one reconcile.",
+                             {"controller"}, metrics::ExponentialBuckets(1e-3, 2.5, 12))
                   .WithLabels({options_.name});
   if (options_.workers < 1) options_.workers = 1;
 }
@@ -79,11 +78,10 @@ void Controller::Process(const std::string& key) {
   duration_->Observe(std::chrono::duration<double>(clock_.Now() - start).count());
   if (!result) {
     error_->Inc();
-    log::Warn("reconcile failed; will retry with backoff",
-              {{"controller", options_.name},
-               {"key", key},
-               {"error", result.error().ToString()},
-               {"retries", queue_.NumRequeues(key)}});
+    log::Warn("reconcile failed; will retry with backoff", {{"controller", options_.name},
+                                                            {"key", key},
+                                                            {"error", result.error().ToString()},
+                                                            {"retries", queue_.NumRequeues(key)}});
     if (result.error().retry_after) {
       queue_.AddAfter(key, *result.error().retry_after);
     } else {

@@ -40,8 +40,8 @@ struct ReconcileResult {
 using Reconciler = std::function<Result<ReconcileResult>(const std::string& key)>;
 
 struct ControllerOptions {
-  std::string name;  // metrics label and log field, e.g. "workloaddependency"
-  int workers = 1;   // --workers
+  std::string name;                       // metrics label and log field, e.g. "workloaddependency"
+  int workers = 1;                        // --workers
   WorkQueueOptions queue;                 // queue.name/registry default to the controller's
   metrics::Registry* registry = nullptr;  // null: metrics::Registry::Default()
 };
