@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>  // full header: WatchEvent and ListPage hold Json by value
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -98,7 +98,8 @@ class Client {
   Result<Json> Get(const Resource& r, std::string_view ns, std::string_view name,
                    std::string_view subresource = {});
   // One page.
-  Result<ListPage> ListPage(const Resource& r, std::string_view ns, const ListOptions& opts);
+  // (Return type qualified: inside Client, ListPage names this function.)
+  Result<kube::ListPage> ListPage(const Resource& r, std::string_view ns, const ListOptions& opts);
   // All pages (follows continue tokens; page size opts.limit or 500; relists from scratch if a
   // continue token expires mid-way).
   Result<ListResult> List(const Resource& r, std::string_view ns, const ListOptions& opts = {});
