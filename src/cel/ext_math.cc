@@ -1,0 +1,5 @@
+#include "cel/library.h"
+
+namespace tether::cel {
+void RegisterMathLibrary(FunctionMap& m) {}
+}  // namespace tether::cel
