@@ -394,25 +394,14 @@ struct WatchState {
 
 bool HandleWatchLine(WatchState* st, std::string_view line) {
   if (line.find_first_not_of(" \t\r") == std::string_view::npos) return true;
-  Json doc = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-  const auto fail = [&](std::string_view what) {
-    st->error = Error(ErrorCode::kInvalid,
-                      fmt::format("watch {}: malformed event from the API server: {}; relist",
-                                  st->resource->GroupResource(), what));
+  auto ev = ParseWatchEvent(line);
+  if (!ev) {
+    st->error = ev.error().Wrap(fmt::format("watch {}", st->resource->GroupResource()));
     return false;
-  };
-  if (doc.is_discarded() || !doc.is_object()) return fail("not a JSON object");
-  const auto type = doc.find("type");
-  if (type == doc.end() || !type->is_string()) return fail("no type");
-  bool ok = false;
-  const WatchEvent::Type t = ParseEventType(type->get_ref<const std::string&>(), &ok);
-  if (!ok) return fail(fmt::format("unknown type \"{}\"", FirstLine(type->get<std::string>(), 40)));
-  auto object = doc.find("object");
-  if (object == doc.end() || !object->is_object()) return fail("no object");
-  WatchEvent ev{t, std::move(*object)};
-  if (t != WatchEvent::Type::kError) FillTypeMeta(*st->resource, &ev.object);
+  }
+  if (ev->type != WatchEvent::Type::kError) FillTypeMeta(*st->resource, &ev->object);
   st->delivered = true;
-  if (!(*st->handler)(std::move(ev))) {
+  if (!(*st->handler)(std::move(*ev))) {
     st->handler_stopped = true;
     return false;
   }
@@ -528,6 +517,25 @@ Result<void> Client::Impl::WatchOnce(const Resource& r, const std::string& path,
                             r.GroupResource(), config.server));
   }
   return {};
+}
+
+Result<WatchEvent> ParseWatchEvent(std::string_view line) {
+  Json doc = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  const auto fail = [](std::string_view what) {
+    return Fail(ErrorCode::kInvalid,
+                fmt::format("malformed event from the API server: {}; relist", what));
+  };
+  if (doc.is_discarded() || !doc.is_object()) return fail("not a JSON object");
+  const auto type = doc.find("type");
+  if (type == doc.end() || !type->is_string()) return fail("no type");
+  bool ok = false;
+  const WatchEvent::Type t = ParseEventType(type->get_ref<const std::string&>(), &ok);
+  if (!ok) {
+    return fail(fmt::format("unknown type \"{}\"", FirstLine(type->get<std::string>(), 40)));
+  }
+  auto object = doc.find("object");
+  if (object == doc.end() || !object->is_object()) return fail("no object");
+  return WatchEvent{t, std::move(*object)};
 }
 
 Result<std::unique_ptr<Client>> Client::Create(RestConfig config, Clock& clock, RateLimit limit) {

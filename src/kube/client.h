@@ -61,6 +61,10 @@ struct WatchEvent {
   Json object;  // the object; for kError the metav1.Status
 };
 
+// Decodes one line of a watch stream ({"type": ..., "object": {...}}). Malformed lines
+// (not JSON, unknown type, missing object) fail with ErrorCode::kInvalid; the caller relists.
+Result<WatchEvent> ParseWatchEvent(std::string_view line);
+
 enum class PatchType { kJson, kMerge, kStrategicMerge, kApply };
 
 struct PatchOptions {

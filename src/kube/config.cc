@@ -10,7 +10,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "common/log.h"
 #include "kube/exec_credential.h"
@@ -23,24 +22,25 @@ namespace fs = std::filesystem;
 // Upper bound on any file the kubeconfig makes us read (kubeconfigs, certificates, tokens).
 constexpr std::uintmax_t kMaxFileSize = 16 * 1024 * 1024;
 
+// Bounded read: also safe on pipes and devices (e.g. --kubeconfig <(...), /dev/zero).
 Result<std::string> ReadFile(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (!ec && size > kMaxFileSize) {
-    return Fail(ErrorCode::kTooLarge,
-                fmt::format("{} is larger than {} bytes", path, kMaxFileSize));
-  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Fail(ErrorCode::kNotFound,
                 fmt::format("cannot read {}: {}", path, std::strerror(errno)));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    return Fail(ErrorCode::kInternal, fmt::format("cannot read {}: I/O error", path));
+  std::string out;
+  char buf[65536];
+  while (in) {
+    in.read(buf, sizeof buf);
+    out.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (out.size() > kMaxFileSize) {
+      return Fail(ErrorCode::kTooLarge,
+                  fmt::format("{} is larger than {} bytes", path, kMaxFileSize));
+    }
   }
-  return ss.str();
+  if (in.bad()) return Fail(ErrorCode::kInternal, fmt::format("cannot read {}: I/O error", path));
+  return out;
 }
 
 std::string Trim(std::string_view s) {
