@@ -362,7 +362,7 @@ struct Client::Impl {
     return doc;
   }
 
-  Result<void> WatchOnce(const Resource& r, const std::string& path,
+  Result<void> WatchOnce(const Resource& r, const std::string& path, int timeout_seconds,
                          const std::function<bool(WatchEvent&&)>& handler,
                          const std::stop_token& stop, bool* delivered, long* status_out);
 
@@ -430,6 +430,7 @@ size_t WatchWrite(char* data, size_t size, size_t nmemb, void* user) {
 }  // namespace
 
 Result<void> Client::Impl::WatchOnce(const Resource& r, const std::string& path,
+                                     int timeout_seconds,
                                      const std::function<bool(WatchEvent&&)>& handler,
                                      const std::stop_token& stop, bool* delivered,
                                      long* status_out) {
@@ -457,6 +458,11 @@ Result<void> Client::Impl::WatchOnce(const Resource& r, const std::string& path,
   st.resource = &r;
   st.handle = h;
   st.handler = &handler;
+  if (timeout_seconds > 0) {
+    // The server ends the stream after timeoutSeconds; if it goes silent (dead peer behind a
+    // NAT, partition), give up a minute later instead of hanging.
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (timeout_seconds + 60) * 1000L);
+  }
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WatchWrite);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
   curl_multi_add_handle(multi, h);
@@ -745,7 +751,8 @@ Result<void> Client::Watch(const Resource& r, std::string_view ns, const WatchOp
   for (int attempt = 0;; ++attempt) {
     bool delivered = false;
     long status = 0;
-    auto result = impl_->WatchOnce(r, path, handler, stop, &delivered, &status);
+    auto result =
+        impl_->WatchOnce(r, path, opts.timeout_seconds, handler, stop, &delivered, &status);
     if (!result && status == 401 && !delivered && attempt == 0 && impl_->config.credentials) {
       impl_->config.credentials->Invalidate();
       continue;
