@@ -185,8 +185,8 @@ class Lexer {
       return LexNumber(start);
     }
     static constexpr std::string_view kPuncts[] = {
-        "==", "!=", "<=", ">=", "&&", "||", "?.", "[?", "<", ">", "+", "-", "*", "/",
-        "%",  "!",  "?",  ":",  ".",  ",",  "(",  ")",  "[", "]", "{", "}", "="};
+        "==", "!=", "<=", ">=", "&&", "||", "<", ">", "+", "-", "*", "/", "%",
+        "!",  "?",  ":",  ".",  ",",  "(",  ")", "[", "]", "{", "}", "="};
     for (std::string_view pu : kPuncts) {
       if (s_.substr(p_, pu.size()) == pu) {
         if (pu == "=") break;
@@ -681,10 +681,10 @@ class Parser {
     int n = 0;
     while (true) {
       if (++n + depth_ > opts_.max_depth * 4) return TooDeep();
-      if (IsPunct(".") || IsPunct("?.")) {
-        bool opt = Peek().text == "?.";
+      if (IsPunct(".")) {
         int32_t pos = Peek().pos;
         ++i_;
+        bool opt = Accept("?");
         const Token& id = Peek();
         if (id.kind != Tok::kIdent && id.kind != Tok::kQuotedIdent && id.kind != Tok::kIn &&
             id.kind != Tok::kTrue && id.kind != Tok::kFalse && id.kind != Tok::kNull) {
@@ -712,10 +712,10 @@ class Parser {
         e = std::move(sel);
         continue;
       }
-      if (IsPunct("[") || IsPunct("[?")) {
-        bool opt = Peek().text == "[?";
+      if (IsPunct("[")) {
         int32_t pos = Peek().pos;
         ++i_;
+        bool opt = Accept("?");
         auto idx = ParseExpr();
         if (!idx) return idx;
         if (auto ok = Expect("]"); !ok) return tl::unexpected(ok.error());
