@@ -40,9 +40,10 @@ std::string DependentLine(const Spec& spec, const Json& dependent, const Status&
       line += fmt::format(" — scaled to 0 by tether; will be restored to {} replicas",
                           *record->saved_replicas);
     } else if (record->saved_suspend) {
-      line += fmt::format(" — suspended by tether (spec.suspend: true); will be restored to "
-                          "suspend: {}",
-                          *record->saved_suspend ? "true" : "false");
+      line += fmt::format(
+          " — suspended by tether (spec.suspend: true); will be restored to "
+          "suspend: {}",
+          *record->saved_suspend ? "true" : "false");
     } else {
       line += " — suspended by tether (node selector tether.dev/suspended)";
     }
@@ -220,8 +221,7 @@ std::string NextText(const Spec& spec, const Status& status, const Json& depende
         return "all dependencies are healthy again: back to Healthy at the next reconcile" +
                unknown_note;
       }
-      std::string verb = observe ? "report that it would " + ScaleVerb(spec)
-                                 : ScaleVerb(spec);
+      std::string verb = observe ? "report that it would " + ScaleVerb(spec) : ScaleVerb(spec);
       if (first_degraded) {
         if (*first_degraded <= now) {
           return fmt::format("the window has expired: tether will {} now", verb) + unknown_note;
@@ -252,9 +252,9 @@ std::string NextText(const Spec& spec, const Status& status, const Json& depende
       } else {
         std::vector<std::string> all;
         for (const auto& d : spec.depends_on) all.push_back(d.ShortRef());
-        text = fmt::format("tether will {} at {} if {} stay{} healthy", restore,
-                           FormatWhen(*all_recovered, now), JoinRefs(all),
-                           all.size() == 1 ? "s" : "");
+        text =
+            fmt::format("tether will {} at {} if {} stay{} healthy", restore,
+                        FormatWhen(*all_recovered, now), JoinRefs(all), all.size() == 1 ? "s" : "");
       }
       if (spec.max_suspend_duration && status.suspended_at && !observe) {
         text += fmt::format(
@@ -280,8 +280,7 @@ std::string NextText(const Spec& spec, const Status& status, const Json& depende
   return "";
 }
 
-std::string ExplainDecoded(const Json& wd, const Spec& spec, const Json& dependent,
-                           TimePoint now) {
+std::string ExplainDecoded(const Json& wd, const Spec& spec, const Json& dependent, TimePoint now) {
   Status status = DecodeStatus(wd.contains("status") ? wd["status"] : Json());
   std::string key = WdKey(wd);
   std::string out = fmt::format("WorkloadDependency {}  (mode {}, cascade {})\n", key,
@@ -327,8 +326,9 @@ std::string FormatWhen(TimePoint t, TimePoint now) {
 }
 
 std::string ExplainWorkloadDependency(const Json& wd, const Json& dependent, TimePoint now) {
-  std::string ns =
-      wd.contains("metadata") && wd["metadata"].is_object() ? wd["metadata"].value("namespace", "") : "";
+  std::string ns = wd.contains("metadata") && wd["metadata"].is_object()
+                       ? wd["metadata"].value("namespace", "")
+                       : "";
   auto spec = DecodeSpec(wd.contains("spec") ? wd["spec"] : Json(), ns);
   if (!spec) {
     return fmt::format(
@@ -350,8 +350,9 @@ std::string ExplainWorkload(std::string_view kind, std::string_view ns, std::str
   std::vector<std::string> governing;
   std::vector<std::string> dependents;
   for (const Json& wd : workload_dependencies) {
-    std::string wd_ns =
-        wd.contains("metadata") && wd["metadata"].is_object() ? wd["metadata"].value("namespace", "") : "";
+    std::string wd_ns = wd.contains("metadata") && wd["metadata"].is_object()
+                            ? wd["metadata"].value("namespace", "")
+                            : "";
     auto spec = DecodeSpec(wd.contains("spec") ? wd["spec"] : Json(), wd_ns);
     if (!spec) continue;
     if (spec->dependent.Key() == key) {
@@ -361,9 +362,9 @@ std::string ExplainWorkload(std::string_view kind, std::string_view ns, std::str
     Status status = DecodeStatus(wd.contains("status") ? wd["status"] : Json());
     for (std::size_t i = 0; i < spec->depends_on.size(); ++i) {
       if (spec->depends_on[i].Ref() != key) continue;
-      std::string line = fmt::format("  - {} (WorkloadDependency {}, phase {})",
-                                     spec->dependent.Key(), WdKey(wd),
-                                     status.phase ? PhaseName(*status.phase) : "none yet");
+      std::string line =
+          fmt::format("  - {} (WorkloadDependency {}, phase {})", spec->dependent.Key(), WdKey(wd),
+                      status.phase ? PhaseName(*status.phase) : "none yet");
       if (i < status.dependencies.size()) {
         line += fmt::format(": sees {} as {}", key, DepStateName(status.dependencies[i].state));
       }
@@ -371,9 +372,10 @@ std::string ExplainWorkload(std::string_view kind, std::string_view ns, std::str
     }
   }
   if (governing.empty()) {
-    out += fmt::format("{} is not the dependent of any WorkloadDependency: tether never scales "
-                       "or suspends it.\n",
-                       key);
+    out += fmt::format(
+        "{} is not the dependent of any WorkloadDependency: tether never scales "
+        "or suspends it.\n",
+        key);
     if (!workload.is_null()) {
       if (auto record = ReadDurableRecord(workload)) {
         out += fmt::format(

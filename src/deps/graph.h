@@ -21,8 +21,8 @@
 namespace tether::deps {
 
 struct GraphNode {
-  std::string key;    // "Deployment/shop/payments", "prometheus: up == 1"
-  std::string kind;   // "Deployment" ("" for Prometheus queries)
+  std::string key;   // "Deployment/shop/payments", "prometheus: up == 1"
+  std::string kind;  // "Deployment" ("" for Prometheus queries)
   std::string namespace_;
   std::string name;
   // Phase of the governing WorkloadDependency (dependents) or observed dependency state
@@ -33,9 +33,9 @@ struct GraphNode {
 };
 
 struct GraphEdge {
-  std::string from;  // dependent key
-  std::string to;    // dependency key
-  std::string wd;    // "namespace/name" of the WorkloadDependency declaring it
+  std::string from;   // dependent key
+  std::string to;     // dependency key
+  std::string wd;     // "namespace/name" of the WorkloadDependency declaring it
   std::string state;  // dependency state from the WorkloadDependency's status ("" unknown)
   std::string message;
 };
