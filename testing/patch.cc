@@ -929,4 +929,613 @@ Result<Json> ApplyStrategicMergePatch(const Json& doc, const Json& patch,
   }
 }
 
+// ======================================================================= server-side apply ==
+namespace {
+
+// A set of field paths in the tree shape of metav1 FieldsV1: children keyed "f:<field>",
+// "k:<key json>" (keyed list item), "v:<value json>" (set member); `member` is "." (the path
+// ending at this node is in the set).
+struct FieldNode {
+  bool member = false;
+  std::map<std::string, FieldNode> children;
+
+  [[nodiscard]] bool Empty() const {
+    if (member) return false;
+    return std::all_of(children.begin(), children.end(),
+                       [](const auto& c) { return c.second.Empty(); });
+  }
+};
+
+using FieldPath = std::vector<std::string>;
+
+FieldNode FromFieldsV1(const Json& j) {
+  FieldNode node;
+  if (!j.is_object()) return node;
+  if (j.empty()) {
+    node.member = true;
+    return node;
+  }
+  for (const auto& [k, v] : j.items()) {
+    if (k == ".") {
+      node.member = true;
+    } else {
+      node.children[k] = FromFieldsV1(v);
+    }
+  }
+  return node;
+}
+
+Json ToFieldsV1(const FieldNode& node) {
+  Json out = Json::object();
+  bool has_child = false;
+  for (const auto& [k, c] : node.children) {
+    if (c.Empty()) continue;
+    out[k] = ToFieldsV1(c);
+    has_child = true;
+  }
+  if (node.member && has_child) out["."] = Json::object();
+  return out;
+}
+
+void Leaves(const FieldNode& node, FieldPath& prefix, std::vector<FieldPath>& out) {
+  if (node.member) out.push_back(prefix);
+  for (const auto& [k, c] : node.children) {
+    prefix.push_back(k);
+    Leaves(c, prefix, out);
+    prefix.pop_back();
+  }
+}
+
+std::vector<FieldPath> Leaves(const FieldNode& node) {
+  std::vector<FieldPath> out;
+  FieldPath prefix;
+  Leaves(node, prefix, out);
+  return out;
+}
+
+bool Contains(const FieldNode& node, const FieldPath& path) {
+  const FieldNode* cur = &node;
+  for (const auto& t : path) {
+    auto it = cur->children.find(t);
+    if (it == cur->children.end()) return false;
+    cur = &it->second;
+  }
+  return cur->member;
+}
+
+void Insert(FieldNode& node, const FieldPath& path) {
+  FieldNode* cur = &node;
+  for (const auto& t : path) cur = &cur->children[t];
+  cur->member = true;
+}
+
+void Erase(FieldNode& node, const FieldPath& path) {
+  FieldNode* cur = &node;
+  for (const auto& t : path) {
+    auto it = cur->children.find(t);
+    if (it == cur->children.end()) return;
+    cur = &it->second;
+  }
+  cur->member = false;
+}
+
+// ".data.shared", ".spec.containers[name=\"c\"].image", ".metadata.finalizers[=\"a\"]"
+std::string PathString(const FieldPath& path) {
+  std::string out;
+  for (const auto& t : path) {
+    if (t.rfind("f:", 0) == 0) {
+      out += "." + t.substr(2);
+    } else if (t.rfind("k:", 0) == 0) {
+      Json key = Json::parse(t.substr(2), nullptr, false);
+      out += "[";
+      bool first = true;
+      if (key.is_object()) {
+        for (const auto& [k, v] : key.items()) {
+          if (!first) out += ",";
+          first = false;
+          out += k + "=" + v.dump();
+        }
+      }
+      out += "]";
+    } else if (t.rfind("v:", 0) == 0) {
+      out += "[=" + t.substr(2) + "]";
+    } else if (t.rfind("i:", 0) == 0) {
+      out += "[" + t.substr(2) + "]";
+    }
+  }
+  return out;
+}
+
+// Key fields of an associative list item (Kubernetes listMapKeys; ports also key on protocol).
+tl::expected<std::string, Error> ItemKey(const Json& item, const FieldMeta& meta,
+                                         const std::string& where) {
+  Json key = Json::object();
+  std::string k(meta.merge_key);
+  if (!item.is_object() || !item.contains(k)) {
+    return tl::unexpected(HttpError(
+        ErrorCode::kInvalid, 422, "Invalid",
+        fmt::format("{}: associative list with keys has an element that omits key field {:s} "
+                    "(and doesn't have default value)",
+                    where, Json(k).dump())));
+  }
+  key[k] = item[k];
+  if ((k == "containerPort" || k == "port") && item.contains("protocol")) {
+    key["protocol"] = item["protocol"];
+  }
+  return "k:" + key.dump();
+}
+
+bool ItemMatches(const Json& item, const Json& key) {
+  if (!item.is_object()) return false;
+  for (const auto& [k, v] : key.items()) {
+    auto it = item.find(k);
+    if (it == item.end() || *it != v) return false;
+  }
+  return true;
+}
+
+Json* FindItem(Json& list, const Json& key) {
+  for (Json& item : list) {
+    if (ItemMatches(item, key)) return &item;
+  }
+  return nullptr;
+}
+
+tl::expected<void, Error> CollectFields(const Json& obj, const TypeMeta* type, FieldNode& node,
+                                        const std::string& where);
+
+tl::expected<void, Error> CollectValue(const Json& v, const FieldMeta& meta, FieldNode& node,
+                                       const std::string& where) {
+  if (v.is_object() && !v.empty()) return CollectFields(v, TypeByName(meta.type), node, where);
+  if (v.is_array() && meta.merge_list && !v.empty()) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      const Json& item = v[i];
+      if (meta.merge_key.empty()) {
+        node.children["v:" + item.dump()].member = true;
+        continue;
+      }
+      auto key = ItemKey(item, meta, fmt::format("{}[{}]", where, i));
+      if (!key) return tl::unexpected(key.error());
+      FieldNode& child = node.children[*key];
+      child.member = true;
+      if (auto r = CollectFields(item, TypeByName(meta.type), child, where); !r) return r;
+    }
+    return {};
+  }
+  node.member = true;  // scalar, empty map/list, atomic list
+  return {};
+}
+
+tl::expected<void, Error> CollectFields(const Json& obj, const TypeMeta* type, FieldNode& node,
+                                        const std::string& where) {
+  for (const auto& [k, v] : obj.items()) {
+    if (auto r = CollectValue(v, LookupField(type, k), node.children["f:" + k], where + "." + k);
+        !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+// Fields the API server manages itself; never part of anyone's field set.
+Json StripServerFields(Json obj, const ApplyOptions& opts) {
+  obj.erase("apiVersion");
+  obj.erase("kind");
+  if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
+    for (const char* f :
+         {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+          "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"}) {
+      md->erase(f);
+    }
+    if (md->empty()) obj.erase("metadata");
+  }
+  if (opts.has_status_subresource) {
+    if (opts.subresource == "status") {
+      Json only = Json::object();
+      if (obj.contains("status")) only["status"] = obj["status"];
+      return only;
+    }
+    obj.erase("status");
+  }
+  return obj;
+}
+
+// Resolves a field path against an object; nullptr when absent.
+const Json* Resolve(const Json& obj, const FieldPath& path) {
+  const Json* cur = &obj;
+  for (const auto& t : path) {
+    if (t.rfind("f:", 0) == 0) {
+      if (!cur->is_object()) return nullptr;
+      auto it = cur->find(t.substr(2));
+      if (it == cur->end()) return nullptr;
+      cur = &*it;
+    } else if (t.rfind("k:", 0) == 0) {
+      if (!cur->is_array()) return nullptr;
+      Json key = Json::parse(t.substr(2), nullptr, false);
+      const Json* found = nullptr;
+      for (const Json& item : *cur) {
+        if (ItemMatches(item, key)) {
+          found = &item;
+          break;
+        }
+      }
+      if (!found) return nullptr;
+      cur = found;
+    } else if (t.rfind("v:", 0) == 0) {
+      if (!cur->is_array()) return nullptr;
+      Json value = Json::parse(t.substr(2), nullptr, false);
+      auto it = std::find(cur->begin(), cur->end(), value);
+      if (it == cur->end()) return nullptr;
+      cur = &*it;
+    } else {
+      return nullptr;
+    }
+  }
+  return cur;
+}
+
+// Removes the value at `path` from `obj` (map key, list item or set member); no-op if absent.
+void RemoveAtPath(Json& obj, const FieldPath& path) {
+  if (path.empty()) return;
+  FieldPath parent_path(path.begin(), path.end() - 1);
+  Json* parent = const_cast<Json*>(Resolve(obj, parent_path));
+  if (parent == nullptr) return;
+  const std::string& last = path.back();
+  if (last.rfind("f:", 0) == 0) {
+    if (parent->is_object()) parent->erase(last.substr(2));
+  } else if (last.rfind("k:", 0) == 0 || last.rfind("v:", 0) == 0) {
+    if (!parent->is_array()) return;
+    Json key = Json::parse(last.substr(2), nullptr, false);
+    bool by_key = last[0] == 'k';
+    for (auto it = parent->begin(); it != parent->end(); ++it) {
+      if (by_key ? ItemMatches(*it, key) : *it == key) {
+        parent->erase(it);
+        break;
+      }
+    }
+  }
+}
+
+void MergeApplied(Json& live, const Json& applied, const TypeMeta* type) {
+  for (const auto& [k, av] : applied.items()) {
+    FieldMeta meta = LookupField(type, k);
+    auto it = live.find(k);
+    if (it == live.end() || it->type() != av.type()) {
+      live[k] = av;
+      continue;
+    }
+    if (av.is_object() && !av.empty()) {
+      MergeApplied(*it, av, TypeByName(meta.type));
+    } else if (av.is_array() && meta.merge_list && !meta.merge_key.empty()) {
+      for (const Json& item : av) {
+        Json key = Json::object();
+        std::string mk(meta.merge_key);
+        key[mk] = item[mk];
+        if ((mk == "containerPort" || mk == "port") && item.contains("protocol")) {
+          key["protocol"] = item["protocol"];
+        }
+        if (Json* existing = FindItem(*it, key)) {
+          MergeApplied(*existing, item, TypeByName(meta.type));
+        } else {
+          it->push_back(item);
+        }
+      }
+    } else if (av.is_array() && meta.merge_list) {
+      for (const Json& item : av) {
+        if (std::find(it->begin(), it->end(), item) == it->end()) it->push_back(item);
+      }
+    } else {
+      *it = av;
+    }
+  }
+}
+
+// kube's printManager: an Apply manager prints as its quoted name, an Update manager with its
+// API version and time.
+std::string PrintManager(const Json& entry) {
+  std::string name = entry.value("manager", "");
+  std::string out = Json(name).dump();
+  if (entry.contains("subresource") && entry["subresource"].is_string() &&
+      !entry["subresource"].get<std::string>().empty()) {
+    out += fmt::format(" with subresource {}", entry["subresource"].dump());
+  }
+  if (entry.value("operation", "") == "Update") {
+    out += " using " + entry.value("apiVersion", "");
+    if (entry.contains("time") && entry["time"].is_string()) {
+      out += " at " + entry["time"].get<std::string>();
+    }
+  }
+  return out;
+}
+
+struct Entry {
+  Json meta;  // the managedFields entry without fieldsV1
+  FieldNode fields;
+};
+
+std::vector<Entry> ReadManagedFields(const Json& obj) {
+  std::vector<Entry> out;
+  const Json* mf = Resolve(obj, {"f:metadata", "f:managedFields"});
+  if (mf == nullptr || !mf->is_array()) return out;
+  for (const Json& e : *mf) {
+    if (!e.is_object()) continue;
+    Entry entry;
+    entry.meta = e;
+    entry.meta.erase("fieldsV1");
+    if (e.contains("fieldsV1")) entry.fields = FromFieldsV1(e["fieldsV1"]);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+void WriteManagedFields(Json& obj, const std::vector<Entry>& entries) {
+  Json list = Json::array();
+  for (const Entry& e : entries) {
+    if (e.fields.Empty()) continue;
+    Json j = e.meta;
+    j["fieldsType"] = "FieldsV1";
+    j["fieldsV1"] = ToFieldsV1(e.fields);
+    list.push_back(std::move(j));
+  }
+  if (!obj.contains("metadata") || !obj["metadata"].is_object()) obj["metadata"] = Json::object();
+  if (list.empty()) {
+    obj["metadata"].erase("managedFields");
+  } else {
+    obj["metadata"]["managedFields"] = std::move(list);
+  }
+}
+
+bool SameOwner(const Json& meta, std::string_view manager, std::string_view operation,
+               std::string_view subresource) {
+  return meta.value("manager", "") == manager && meta.value("operation", "") == operation &&
+         meta.value("subresource", "") == subresource;
+}
+
+Json NewEntry(std::string_view manager, std::string_view operation, std::string_view api_version,
+              std::string_view now, std::string_view subresource) {
+  Json e = {{"manager", manager}, {"operation", operation}, {"apiVersion", api_version}};
+  if (!now.empty()) e["time"] = now;
+  if (!subresource.empty()) e["subresource"] = subresource;
+  return e;
+}
+
+std::string GvkString(const Json& obj) {
+  std::string api_version = obj.contains("apiVersion") && obj["apiVersion"].is_string()
+                                ? obj["apiVersion"].get<std::string>()
+                                : "";
+  std::string kind =
+      obj.contains("kind") && obj["kind"].is_string() ? obj["kind"].get<std::string>() : "";
+  std::string group, version = api_version;
+  if (auto slash = api_version.find('/'); slash != std::string::npos) {
+    group = api_version.substr(0, slash);
+    version = api_version.substr(slash + 1);
+  }
+  return fmt::format("{}/{}, Kind={}", group, version, kind);
+}
+
+// Field paths whose value differs between two objects (leaves of `after` that are new or
+// changed), in field-set form.
+void CollectChanged(const Json* before, const Json& after, const TypeMeta* type, FieldNode& node) {
+  for (const auto& [k, av] : after.items()) {
+    const Json* bv = nullptr;
+    if (before && before->is_object()) {
+      auto it = before->find(k);
+      if (it != before->end()) bv = &*it;
+    }
+    if (bv && *bv == av) continue;
+    FieldMeta meta = LookupField(type, k);
+    FieldNode& child = node.children["f:" + k];
+    if (av.is_object() && !av.empty() && (!bv || bv->is_object())) {
+      if (!bv) child.member = true;  // a new map is owned itself ("."), like kube does
+      CollectChanged(bv, av, TypeByName(meta.type), child);
+    } else if (av.is_array() && meta.merge_list && !meta.merge_key.empty() &&
+               (!bv || bv->is_array())) {
+      for (const Json& item : av) {
+        auto key = ItemKey(item, meta, "");
+        if (!key) {
+          child.member = true;  // not a well-formed keyed list: own it atomically
+          break;
+        }
+        Json key_json = Json::parse(key->substr(2));
+        const Json* old_item = nullptr;
+        if (bv) {
+          for (const Json& o : *bv) {
+            if (ItemMatches(o, key_json)) old_item = &o;
+          }
+        }
+        if (old_item && *old_item == item) continue;
+        FieldNode& ic = child.children[*key];
+        if (!old_item) ic.member = true;
+        CollectChanged(old_item, item, TypeByName(meta.type), ic);
+      }
+    } else if (av.is_array() && meta.merge_list && (!bv || bv->is_array())) {
+      for (const Json& item : av) {
+        if (!bv || std::find(bv->begin(), bv->end(), item) == bv->end()) {
+          child.children["v:" + item.dump()].member = true;
+        }
+      }
+    } else {
+      child.member = true;
+    }
+  }
+}
+
+}  // namespace
+
+Result<Json> ApplyServerSideApply(const Json* live, const Json& applied, const ApplyOptions& opts) {
+  if (!applied.is_object()) {
+    return Fail(BadRequest(
+        fmt::format("json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                    GoJsonTypeName(applied))));
+  }
+  const std::string api_version =
+      applied.contains("apiVersion") && applied["apiVersion"].is_string()
+          ? applied["apiVersion"].get<std::string>()
+          : "";
+  const std::string kind = applied.contains("kind") && applied["kind"].is_string()
+                               ? applied["kind"].get<std::string>()
+                               : "";
+  if (api_version.empty() || kind.empty()) {
+    return Fail(BadRequest("invalid object type: " + GvkString(applied)));
+  }
+  if (opts.manager.empty()) {
+    return Fail(HttpError(ErrorCode::kInvalid, 422, "Invalid",
+                          "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
+                          "value: is required for apply patch"));
+  }
+  if (live != nullptr && !live->is_object()) {
+    return Fail(Internal("server-side apply: the live object is not a JSON object"));
+  }
+  if (live != nullptr && live->value("kind", kind) != kind) {
+    return Fail(BadRequest(
+        fmt::format("server-side apply: applied kind {} does not match the live object's kind {}",
+                    kind, live->value("kind", ""))));
+  }
+  try {
+    const TypeMeta* root = RootType(kind);
+    Json config = StripServerFields(applied, opts);
+    FieldNode applied_set;
+    if (auto r = CollectFields(config, root, applied_set, ""); !r) return Fail(r.error());
+
+    if (live == nullptr) {
+      Json created = applied;
+      if (created.contains("metadata") && created["metadata"].is_object()) {
+        created["metadata"].erase("managedFields");
+      }
+      Entry entry{NewEntry(opts.manager, "Apply", api_version, opts.now, opts.subresource),
+                  std::move(applied_set)};
+      WriteManagedFields(created, {entry});
+      return created;
+    }
+
+    std::vector<Entry> entries = ReadManagedFields(*live);
+    Entry* mine = nullptr;
+    for (Entry& e : entries) {
+      if (SameOwner(e.meta, opts.manager, "Apply", opts.subresource)) mine = &e;
+    }
+
+    // Conflicts: fields another manager owns whose value the apply would change.
+    std::vector<std::pair<size_t, FieldPath>> conflicts;
+    std::vector<FieldPath> applied_leaves = Leaves(applied_set);
+    Json stripped_live = StripServerFields(*live, opts);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (&entries[i] == mine) continue;
+      for (const FieldPath& p : applied_leaves) {
+        // A keyed list item or set member itself ("."): present on both sides by construction.
+        if (!p.empty() && (p.back().rfind("k:", 0) == 0 || p.back().rfind("v:", 0) == 0)) {
+          continue;
+        }
+        if (!Contains(entries[i].fields, p)) continue;
+        const Json* want = Resolve(config, p);
+        const Json* have = Resolve(stripped_live, p);
+        if (want && have && *want == *have) continue;
+        if (!want && !have) continue;
+        conflicts.emplace_back(i, p);
+      }
+    }
+    if (!conflicts.empty() && !opts.force) {
+      if (opts.conflicts) {
+        opts.conflicts->clear();
+        for (const auto& [i, p] : conflicts) {
+          opts.conflicts->push_back({PrintManager(entries[i].meta), PathString(p)});
+        }
+      }
+      std::string message;
+      if (conflicts.size() == 1) {
+        message = fmt::format("Apply failed with 1 conflict: conflict with {}: {}",
+                              PrintManager(entries[conflicts[0].first].meta),
+                              PathString(conflicts[0].second));
+      } else {
+        std::map<std::string, std::vector<std::string>> by_manager;
+        for (const auto& [i, p] : conflicts) {
+          by_manager[PrintManager(entries[i].meta)].push_back(PathString(p));
+        }
+        std::vector<std::string> lines;
+        for (const auto& [m, paths] : by_manager) {
+          lines.push_back(fmt::format("conflicts with {}:", m));
+          for (const auto& p : paths) lines.push_back("- " + p);
+        }
+        message = fmt::format("Apply failed with {} conflicts: {}", conflicts.size(),
+                              fmt::join(lines, "\n"));
+      }
+      return Fail(HttpError(ErrorCode::kConflict, 409, "Conflict", std::move(message)));
+    }
+    for (const auto& [i, p] : conflicts) Erase(entries[i].fields, p);  // force: take ownership
+
+    Json result = *live;
+    MergeApplied(result, config, root);
+
+    // Fields this manager applied before, no longer applies, and nobody else owns are removed.
+    if (mine != nullptr) {
+      std::vector<FieldPath> removed;
+      for (const FieldPath& p : Leaves(mine->fields)) {
+        if (Contains(applied_set, p)) continue;
+        bool owned = std::any_of(entries.begin(), entries.end(), [&](const Entry& e) {
+          return &e != mine && Contains(e.fields, p);
+        });
+        if (!owned) removed.push_back(p);
+      }
+      // Outermost first: removing a list item or map also disposes of what it contains.
+      std::stable_sort(removed.begin(), removed.end(),
+                       [](const FieldPath& a, const FieldPath& b) { return a.size() < b.size(); });
+      for (const FieldPath& p : removed) RemoveAtPath(result, p);
+    }
+
+    if (mine != nullptr) {
+      mine->fields = std::move(applied_set);
+      mine->meta = NewEntry(opts.manager, "Apply", api_version, opts.now, opts.subresource);
+    } else {
+      entries.push_back({NewEntry(opts.manager, "Apply", api_version, opts.now, opts.subresource),
+                         std::move(applied_set)});
+    }
+    WriteManagedFields(result, entries);
+    return result;
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(Internal(fmt::format("server-side apply of {}: {}", kind, e.what())));
+  }
+}
+
+Json RecordUpdateManagedFields(const Json* before, const Json& after, std::string_view manager,
+                               std::string_view api_version, std::string_view now,
+                               std::string_view subresource) {
+  if (!after.is_object()) return after;
+  ApplyOptions strip;
+  Json stripped_after = StripServerFields(after, strip);
+  Json stripped_before = before && before->is_object() ? StripServerFields(*before, strip) : Json();
+  std::string kind = after.value("kind", "");
+  FieldNode changed;
+  CollectChanged(before ? &stripped_before : nullptr, stripped_after, RootType(kind), changed);
+  if (auto md = changed.children.find("f:metadata"); md != changed.children.end()) {
+    md->second.member = false;  // metadata always exists
+  }
+
+  std::vector<Entry> entries = ReadManagedFields(before && before->is_object() ? *before : after);
+  std::vector<FieldPath> changed_leaves = Leaves(changed);
+  Entry* mine = nullptr;
+  for (Entry& e : entries) {
+    if (SameOwner(e.meta, manager, "Update", subresource)) {
+      mine = &e;
+      continue;
+    }
+    for (const FieldPath& p : changed_leaves) Erase(e.fields, p);
+  }
+  // Fields that no longer exist are owned by nobody.
+  for (Entry& e : entries) {
+    for (const FieldPath& p : Leaves(e.fields)) {
+      if (Resolve(stripped_after, p) == nullptr) Erase(e.fields, p);
+    }
+  }
+  Json out = after;
+  if (!changed_leaves.empty()) {
+    if (mine == nullptr) {
+      entries.push_back({NewEntry(manager, "Update", api_version, now, subresource), FieldNode()});
+      mine = &entries.back();
+    }
+    for (const FieldPath& p : changed_leaves) Insert(mine->fields, p);
+    mine->meta = NewEntry(manager, "Update", api_version, now, subresource);
+  }
+  WriteManagedFields(out, entries);
+  return out;
+}
+
 }  // namespace tether::testing

@@ -1,5 +1,6 @@
 // Kubernetes patch algorithms as pure functions on JSON documents: RFC 6902 JSON patch,
-// RFC 7386 JSON merge patch, strategic merge patch for the built-in kinds tether touches.
+// RFC 7386 JSON merge patch, strategic merge patch for the built-in kinds tether touches, and
+// server-side apply with managedFields ownership and conflict detection.
 //
 // Used by the embedded API server (testing/) and by controllers that want to predict a patch's
 // result. No I/O; every function is reentrant and thread-safe (inputs are taken by const
@@ -75,5 +76,49 @@ Error StrategicMergePatchUnsupported();
 // error, e.g. "map: map[image:x] does not contain declared merge key: name").
 Result<Json> ApplyStrategicMergePatch(const Json& doc, const Json& patch,
                                       std::string_view api_version, std::string_view kind);
+
+// --------------------------------------------------------------------- server-side apply --
+
+struct ApplyConflict {
+  std::string manager;  // as kube prints it: "\"alice\"" or "\"kubectl\" using v1 at <time>"
+  std::string field;    // field path: ".data.shared", ".spec.containers[name=\"c\"].image"
+};
+
+struct ApplyOptions {
+  std::string manager;      // fieldManager (required: empty → 422 like kube-apiserver)
+  bool force = false;       // take ownership of conflicting fields instead of failing
+  std::string now;          // RFC 3339 time stamped on the managedFields entry
+  std::string subresource;  // "" or "status" / "scale": recorded on the managedFields entry
+  // True for kinds with a status subresource: an apply to the main resource then ignores
+  // `status`, and an apply to "status" considers only `status` (kube-apiserver reset fields).
+  bool has_status_subresource = false;
+  // When non-null and the apply conflicts, receives one entry per conflicting field (the
+  // metav1.Status causes: reason FieldManagerConflict, message "conflict with <manager>").
+  std::vector<ApplyConflict>* conflicts = nullptr;
+};
+
+// Server-side apply (application/apply-patch+yaml, already decoded to JSON):
+//   * `live` null → the applied object is created as is;
+//   * otherwise the applied configuration is merged into `live` with structural semantics
+//     (maps merged, keyed lists of the built-in kinds merged by key, other lists atomic),
+//     fields this manager applied before but no longer applies — and that nobody else owns —
+//     are removed, and metadata.managedFields is updated (one "Apply" entry per manager,
+//     FieldsV1 format; entries that own nothing are dropped).
+// Ownership: a field owned by another manager whose live value differs from the applied one is
+// a conflict → 409 Conflict "Apply failed with 1 conflict: conflict with \"alice\": .data.shared"
+// unless `force`, which moves ownership to this manager. Same-value fields become shared.
+// Other errors: missing apiVersion/kind → 400 "invalid object type: /, Kind=", missing manager
+// → 422 "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required
+// for apply patch". Fields changed by non-apply writes are only tracked if the caller records
+// them (see RecordUpdateManagedFields).
+Result<Json> ApplyServerSideApply(const Json* live, const Json& applied, const ApplyOptions& opts);
+
+// Records an ordinary write (create/update/patch) by `manager` in managedFields the way
+// kube-apiserver does: the fields whose value changed between `before` (null for create) and
+// `after` become owned by an "Update" entry of `manager` (and stop being owned by others).
+// Returns `after` with metadata.managedFields updated.
+Json RecordUpdateManagedFields(const Json* before, const Json& after, std::string_view manager,
+                               std::string_view api_version, std::string_view now,
+                               std::string_view subresource = {});
 
 }  // namespace tether::testing

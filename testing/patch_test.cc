@@ -386,6 +386,219 @@ TEST(StrategicMergePatch, CustomResourcesAreUnsupported) {
             "application/apply-patch+yaml");
 }
 
+// ---------------------------------------------------------------------- server-side apply --
+
+ApplyOptions Opts(std::string manager, bool force = false) {
+  ApplyOptions o;
+  o.manager = std::move(manager);
+  o.force = force;
+  o.now = "2026-11-22T03:50:20Z";
+  return o;
+}
+
+Json ManagedFields(const Json& obj) { return obj["metadata"]["managedFields"]; }
+
+TEST(ServerSideApply, TranscriptSequenceAliceBobCarol) {
+  // 05-patches/15: alice creates.
+  Json alice = J(R"({"apiVersion":"v1","kind":"ConfigMap",
+      "metadata":{"name":"ssa-cm","labels":{"owner":"alice"}},
+      "data":{"shared":"from-alice","alice":"a"}})");
+  auto created = ApplyServerSideApply(nullptr, alice, Opts("alice"));
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(ManagedFields(*created), J(R"([{"manager":"alice","operation":"Apply",
+      "apiVersion":"v1","time":"2026-11-22T03:50:20Z","fieldsType":"FieldsV1",
+      "fieldsV1":{"f:data":{"f:alice":{},"f:shared":{}},"f:metadata":{"f:labels":{"f:owner":{}}}}}])"));
+  Json live = *created;
+  live["metadata"]["namespace"] = "default";
+  live["metadata"]["uid"] = "174da59d";
+  live["metadata"]["resourceVersion"] = "495";
+
+  // 05-patches/16: bob changes alice's field → 409 with kube's message.
+  Json bob = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ssa-cm"},
+                   "data":{"shared":"from-bob","bob":"b"}})");
+  std::vector<ApplyConflict> conflicts;
+  ApplyOptions bob_opts = Opts("bob");
+  bob_opts.conflicts = &conflicts;
+  auto conflict = ApplyServerSideApply(&live, bob, bob_opts);
+  ASSERT_FALSE(conflict);
+  EXPECT_EQ(conflict.error().http_status, 409);
+  EXPECT_EQ(conflict.error().reason, "Conflict");
+  EXPECT_EQ(conflict.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(conflict.error().message,
+            "Apply failed with 1 conflict: conflict with \"alice\": .data.shared");
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0].manager, "\"alice\"");
+  EXPECT_EQ(conflicts[0].field, ".data.shared");
+
+  // 05-patches/17: with force bob takes the field over.
+  auto forced = ApplyServerSideApply(&live, bob, Opts("bob", true));
+  ASSERT_TRUE(forced) << forced.error().message;
+  EXPECT_EQ((*forced)["data"], J(R"({"alice":"a","bob":"b","shared":"from-bob"})"));
+  EXPECT_EQ(ManagedFields(*forced), J(R"([
+      {"manager":"alice","operation":"Apply","apiVersion":"v1","time":"2026-11-22T03:50:20Z",
+       "fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:alice":{}},"f:metadata":{"f:labels":{"f:owner":{}}}}},
+      {"manager":"bob","operation":"Apply","apiVersion":"v1","time":"2026-11-22T03:50:20Z",
+       "fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:bob":{},"f:shared":{}}}}])"));
+  EXPECT_EQ((*forced)["metadata"]["uid"], "174da59d");  // server fields untouched
+
+  // 05-patches/19: carol adds her own key.
+  auto carol = ApplyServerSideApply(
+      &*forced,
+      J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ssa-cm"},"data":{"carol":"c"}})"),
+      Opts("carol"));
+  ASSERT_TRUE(carol);
+
+  // 05-patches/20: alice omits data.shared, which she no longer owns: it stays.
+  auto again = ApplyServerSideApply(
+      &*carol,
+      J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ssa-cm","labels":{"owner":"alice"}},
+            "data":{"alice":"a"}})"),
+      Opts("alice"));
+  ASSERT_TRUE(again);
+  // 05-patches/24: the final object.
+  EXPECT_EQ((*again)["data"], J(R"({"alice":"a","bob":"b","carol":"c","shared":"from-bob"})"));
+  EXPECT_EQ((*again)["metadata"]["labels"], J(R"({"owner":"alice"})"));
+  Json fields = Json::array();
+  for (const auto& e : ManagedFields(*again)) fields.push_back({e["manager"], e["fieldsV1"]});
+  EXPECT_EQ(fields, J(R"([
+      ["alice", {"f:data":{"f:alice":{}},"f:metadata":{"f:labels":{"f:owner":{}}}}],
+      ["bob", {"f:data":{"f:bob":{},"f:shared":{}}}],
+      ["carol", {"f:data":{"f:carol":{}}}]])"));
+}
+
+TEST(ServerSideApply, OmittedFieldsOwnedOnlyByTheApplierAreRemoved) {
+  Json cfg = J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x",
+                   "labels":{"a":"1","b":"2"}},"data":{"k":"v","gone":"soon"}})");
+  auto v1 = ApplyServerSideApply(nullptr, cfg, Opts("me"));
+  ASSERT_TRUE(v1);
+  auto v2 = ApplyServerSideApply(&*v1, J(R"({"apiVersion":"v1","kind":"ConfigMap",
+      "metadata":{"name":"x","labels":{"a":"1"}},"data":{"k":"v"}})"),
+                                 Opts("me"));
+  ASSERT_TRUE(v2);
+  EXPECT_EQ((*v2)["data"], J(R"({"k":"v"})"));
+  EXPECT_EQ((*v2)["metadata"]["labels"], J(R"({"a":"1"})"));
+}
+
+TEST(ServerSideApply, SameValueIsSharedNotAConflict) {
+  Json cfg =
+      J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"k":"v"}})");
+  auto v1 = ApplyServerSideApply(nullptr, cfg, Opts("a"));
+  ASSERT_TRUE(v1);
+  auto v2 = ApplyServerSideApply(&*v1, cfg, Opts("b"));
+  ASSERT_TRUE(v2) << v2.error().message;
+  // a stops applying k: b still owns it, so it stays.
+  auto v3 = ApplyServerSideApply(&*v2, J(R"({"apiVersion":"v1","kind":"ConfigMap",
+      "metadata":{"name":"x"},"data":{"other":"1"}})"),
+                                 Opts("a"));
+  ASSERT_TRUE(v3);
+  EXPECT_EQ((*v3)["data"], J(R"({"k":"v","other":"1"})"));
+}
+
+TEST(ServerSideApply, KeyedListsMergeByKeyAndReportKeyedPaths) {
+  Json dep = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+      "spec":{"template":{"spec":{"containers":[{"name":"c","image":"nginx:1"}]}}}})");
+  auto v1 = ApplyServerSideApply(nullptr, dep, Opts("ci"));
+  ASSERT_TRUE(v1);
+  EXPECT_EQ(ManagedFields(*v1)[0]["fieldsV1"], J(R"({"f:spec":{"f:template":{"f:spec":{
+      "f:containers":{"k:{\"name\":\"c\"}":{".":{},"f:image":{},"f:name":{}}}}}}})"));
+  // Another manager adds a sidecar container: merged by name, no conflict.
+  auto v2 = ApplyServerSideApply(&*v1, J(R"({"apiVersion":"apps/v1","kind":"Deployment",
+      "metadata":{"name":"web"},"spec":{"template":{"spec":{"containers":[
+      {"name":"side","image":"envoy"}]}}}})"),
+                                 Opts("mesh"));
+  ASSERT_TRUE(v2);
+  EXPECT_EQ((*v2)["spec"]["template"]["spec"]["containers"].size(), 2u);
+  // Changing ci's image conflicts on a keyed path.
+  auto v3 = ApplyServerSideApply(&*v2, J(R"({"apiVersion":"apps/v1","kind":"Deployment",
+      "metadata":{"name":"web"},"spec":{"template":{"spec":{"containers":[
+      {"name":"c","image":"nginx:2"}]}}}})"),
+                                 Opts("mesh"));
+  ASSERT_FALSE(v3);
+  EXPECT_EQ(v3.error().message,
+            "Apply failed with 1 conflict: conflict with \"ci\": "
+            ".spec.template.spec.containers[name=\"c\"].image");
+  // ci drops its container: removed; the sidecar stays.
+  auto v4 = ApplyServerSideApply(&*v2, J(R"({"apiVersion":"apps/v1","kind":"Deployment",
+      "metadata":{"name":"web"},"spec":{"replicas":2}})"),
+                                 Opts("ci"));
+  ASSERT_TRUE(v4);
+  EXPECT_EQ((*v4)["spec"]["template"]["spec"]["containers"],
+            J(R"([{"name":"side","image":"envoy"}])"));
+  EXPECT_EQ((*v4)["spec"]["replicas"], 2);
+}
+
+TEST(ServerSideApply, SeveralConflictsGroupedByManager) {
+  Json live = *ApplyServerSideApply(
+      nullptr,
+      J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":"1","b":"1"}})"),
+      Opts("alice"));
+  Json edited = live;
+  edited["data"]["c"] = "1";
+  live = RecordUpdateManagedFields(&live, edited, "kubectl", "v1", "2026-11-22T04:00:00Z");
+  auto r = ApplyServerSideApply(&live, J(R"({"apiVersion":"v1","kind":"ConfigMap",
+      "metadata":{"name":"x"},"data":{"a":"2","b":"2","c":"2"}})"),
+                                Opts("bob"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "Apply failed with 3 conflicts: conflicts with \"alice\":\n- .data.a\n- .data.b\n"
+            "conflicts with \"kubectl\" using v1 at 2026-11-22T04:00:00Z:\n- .data.c");
+}
+
+TEST(ServerSideApply, TranscriptErrors) {
+  // 05-patches/22: kind missing.
+  auto no_kind = ApplyServerSideApply(nullptr, J(R"({"metadata":{"name":"ssa-cm"}})"), Opts("a"));
+  ASSERT_FALSE(no_kind);
+  EXPECT_EQ(no_kind.error().http_status, 400);
+  EXPECT_EQ(no_kind.error().message, "invalid object type: /, Kind=");
+  // 05-patches/18: no fieldManager.
+  auto no_manager = ApplyServerSideApply(
+      nullptr, J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ssa-cm"}})"),
+      Opts(""));
+  ASSERT_FALSE(no_manager);
+  EXPECT_EQ(no_manager.error().http_status, 422);
+  EXPECT_EQ(no_manager.error().message,
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required "
+            "for apply patch");
+}
+
+TEST(ServerSideApply, TranscriptStatusSubresource) {
+  // 05-patches/23: applying to /status only touches status and records the subresource.
+  Json live = J(R"({"apiVersion":"capture.example.com/v1","kind":"Widget",
+      "metadata":{"name":"scaled"},"spec":{"color":"blue","replicas":3}})");
+  ApplyOptions o = Opts("widget-controller");
+  o.subresource = "status";
+  o.has_status_subresource = true;
+  auto r = ApplyServerSideApply(&live, J(R"({"apiVersion":"capture.example.com/v1",
+      "kind":"Widget","metadata":{"name":"scaled"},"spec":{"color":"red"},
+      "status":{"phase":"Ready","replicas":3}})"),
+                                o);
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)["spec"]["color"], "blue");
+  EXPECT_EQ((*r)["status"], J(R"({"phase":"Ready","replicas":3})"));
+  EXPECT_EQ(ManagedFields(*r), J(R"([{"apiVersion":"capture.example.com/v1",
+      "fieldsType":"FieldsV1","fieldsV1":{"f:status":{"f:phase":{},"f:replicas":{}}},
+      "manager":"widget-controller","operation":"Apply","subresource":"status",
+      "time":"2026-11-22T03:50:20Z"}])"));
+}
+
+TEST(ManagedFields, UpdatesTakeOwnershipOfChangedFields) {
+  Json before =
+      J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":"1"}})");
+  Json created = RecordUpdateManagedFields(nullptr, before, "kubectl", "v1", "t0");
+  EXPECT_EQ(ManagedFields(created), J(R"([{"manager":"kubectl","operation":"Update",
+      "apiVersion":"v1","time":"t0","fieldsType":"FieldsV1",
+      "fieldsV1":{"f:data":{".":{},"f:a":{}}}}])"));
+  Json after = created;
+  after["data"]["a"] = "2";
+  after["metadata"]["labels"] = {{"x", "y"}};
+  Json updated = RecordUpdateManagedFields(&created, after, "ctrl", "v1", "t1");
+  ASSERT_EQ(ManagedFields(updated).size(), 2u);
+  // kubectl keeps owning the data map itself.
+  EXPECT_EQ(ManagedFields(updated)[0]["fieldsV1"], J(R"({"f:data":{}})"));
+  EXPECT_EQ(ManagedFields(updated)[1]["fieldsV1"],
+            J(R"({"f:data":{"f:a":{}},"f:metadata":{"f:labels":{".":{},"f:x":{}}}})"));
+}
+
 #ifdef TETHER_HAVE_RAPIDCHECK
 
 // Objects with keys from a small set (duplicates collapse), so patches and documents overlap.
