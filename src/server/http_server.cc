@@ -179,6 +179,11 @@ Result<std::shared_ptr<asio::ssl::context>> MakeSslContext(const TlsConfig& tls)
       return Fail(ErrorCode::kInvalid, "TLS: cannot load client CA PEM (" + ec.message() +
                                            "); provide PEM certificates");
     }
+    // Without a session id context OpenSSL refuses to resume sessions of verified clients, and
+    // reconnecting clients (curl resumes by default) fail the handshake.
+    static const unsigned char kSessionContext[] = "tether-http-server";
+    SSL_CTX_set_session_id_context(ctx->native_handle(), kSessionContext,
+                                   sizeof(kSessionContext) - 1);
     int mode = asio::ssl::verify_peer;
     if (tls.require_client_cert) mode |= asio::ssl::verify_fail_if_no_peer_cert;
     ctx->set_verify_mode(mode, ec);

@@ -176,6 +176,12 @@ TEST_F(TlsServerTest, ExposesVerifiedClientCertificateIdentity) {
   auto r = with_cert.Get("/whoami");
   EXPECT_EQ(r.status, 200) << r.error;
   EXPECT_EQ(r.body, "alice,system:masters,dev");
+  // New connections from the same client resume the TLS session and keep the identity.
+  for (int i = 0; i < 2; ++i) {
+    auto again = with_cert.Request("GET", "/whoami", "", "", {"Connection: close"});
+    EXPECT_EQ(again.status, 200) << again.error;
+    EXPECT_EQ(again.body, "alice,system:masters,dev");
+  }
   CurlClient anonymous(server.url(), {.ca_pem = ca_.cert_pem});
   EXPECT_EQ(anonymous.Get("/whoami").body, "anonymous");
 
