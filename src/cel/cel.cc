@@ -200,7 +200,24 @@ class Checker {
       e->constant = MakeType(bare);
       return true;
     }
-    return Err(e->position, fmt::format("undeclared reference to '{}'", bare));
+    return Unresolved(e, fmt::format("undeclared reference to '{}'", bare));
+  }
+
+  // An unresolved name: a compile error, or (defer_unresolved) an error at evaluation.
+  Result<bool> Unresolved(ExprPtr& e, std::string message) {
+    if (!env_.defer_unresolved) return Err(e->position, message);
+    if (e->kind == ExprKind::kCall) {
+      static const FunctionDef kUnresolved{
+          [](EvalState&, const Expr& call, std::vector<Value>&) {
+            return MakeError(fmt::format("undeclared reference to '{}'", call.name), call.position);
+          },
+          true, true};
+      e->function = &kUnresolved;
+      return true;
+    }
+    e->kind = ExprKind::kConst;
+    e->constant = MakeError(std::move(message), e->position);
+    return true;
   }
 
   Result<bool> VisitCall(ExprPtr& e) {
@@ -226,8 +243,7 @@ class Checker {
       }
       auto it = Functions().find(e->name);
       if (it == Functions().end() || !it->second.member) {
-        return Err(e->position,
-                   fmt::format("undeclared reference to '{}' (in container '')", e->name));
+        return Unresolved(e, fmt::format("undeclared reference to '{}'", e->name));
       }
       e->function = &it->second;
       if (e->name == "matches" && e->args.size() == 1 && e->args[0]->kind == ExprKind::kConst &&
@@ -254,7 +270,7 @@ class Checker {
     }
     auto it = Functions().find(name);
     if (it == Functions().end() || !it->second.global) {
-      return Err(e->position, fmt::format("undeclared reference to '{}' (in container '')", name));
+      return Unresolved(e, fmt::format("undeclared reference to '{}'", name));
     }
     e->name = name;
     e->function = &it->second;
@@ -495,8 +511,11 @@ class Interpreter {
     Value operand = Eval(*e.target);
     if (operand.IsError()) return operand;
     if (operand.kind() == Kind::kOptional) {
-      if (e.test_only) return Err(e, "has() does not apply to optional values");
       const auto& o = operand.AsOptional();
+      if (e.test_only) {
+        if (!o.value) return Value(false);
+        return SelectField(e, *o.value, true);
+      }
       if (!o.value) return operand;
       if (o.value->kind() == Kind::kMap) {
         auto v = MapFindString(o.value->AsMap(), e.name);
@@ -554,7 +573,8 @@ class Interpreter {
                                  TypeName(v)));
         }
         if (!v.AsOptional().value) continue;
-        v = *v.AsOptional().value;
+        Value inner = *v.AsOptional().value;
+        v = std::move(inner);
       }
       for (const auto& existing : out) {
         if (Equal(existing.first, k))

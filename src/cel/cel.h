@@ -35,6 +35,9 @@ struct Env {
   std::vector<std::string> variables;  // e.g. {"resource", "this", "pod"}
   bool enable_now = false;             // whether now() is declared
   ParseOptions limits;                 // compile-time size and nesting limits
+  // Report undeclared identifiers and functions when evaluated instead of at compile time
+  // (cel-go with type checking disabled; used by the conformance suite). Off for tether.
+  bool defer_unresolved = false;
 };
 
 struct EvalOptions {

@@ -374,8 +374,11 @@ Result<std::string> FormatString(const Value& v) {
       return std::to_string(v.AsInt());
     case Kind::kUint:
       return std::to_string(v.AsUint());
-    case Kind::kDouble:
-      return FormatDoubleGo(v.AsDouble());
+    case Kind::kDouble: {
+      double d = v.AsDouble();
+      if (std::isinf(d)) return std::string(d > 0 ? "Infinity" : "-Infinity");
+      return FormatDoubleGo(d);
+    }
     case Kind::kBool:
       return std::string(v.AsBool() ? "true" : "false");
     case Kind::kNull:
@@ -394,8 +397,7 @@ Result<std::string> FormatString(const Value& v) {
       for (size_t i = 0, n = ListSize(l); i < n; ++i) {
         if (i) out += ", ";
         Value el = ListAt(l, i);
-        auto s = el.kind() == Kind::kString ? Result<std::string>(Quote(el.AsString()))
-                                            : FormatString(el);
+        auto s = FormatString(el);
         if (!s) return s;
         out += *s;
       }
@@ -406,10 +408,8 @@ Result<std::string> FormatString(const Value& v) {
       std::vector<std::pair<std::string, std::string>> items;
       Result<std::string> err = std::string();
       MapForEach(v.AsMap(), [&](const Value& k, const Value& x) {
-        auto ks =
-            k.kind() == Kind::kString ? Result<std::string>(Quote(k.AsString())) : FormatString(k);
-        auto vs =
-            x.kind() == Kind::kString ? Result<std::string>(Quote(x.AsString())) : FormatString(x);
+        auto ks = FormatString(k);
+        auto vs = FormatString(x);
         if (!ks || !vs) {
           err = !ks ? ks : vs;
           return false;

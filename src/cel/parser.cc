@@ -944,6 +944,40 @@ class Parser {
         {"optMap", MacroKind::kOptMap, 2, 1},
         {"optFlatMap", MacroKind::kOptFlatMap, 2, 1},
     };
+    // cel.index(i), cel.iterVar(i, j), cel.accuVar(i, j): generated names used by cel.block.
+    if (target->kind == ExprKind::kIdent && target->name == "cel" &&
+        (fn == "index" || fn == "iterVar" || fn == "accuVar")) {
+      std::string name = "@" + fn;
+      bool ok = args.size() == (fn == "index" ? 1u : 2u);
+      for (const auto& a : args) {
+        if (!ok || a->kind != ExprKind::kConst || a->constant.kind() != Kind::kInt) {
+          ok = false;
+          break;
+        }
+        name += ":" + std::to_string(a->constant.AsInt());
+      }
+      if (!ok) return Err(pos, fmt::format("cel.{}() requires constant int arguments", fn));
+      auto id = NewExpr(ExprKind::kIdent, target->position);
+      id->name = name;
+      return id;
+    }
+    // cel.block([e0, e1, ...], body): e_i bound to cel.index(i), visible to later e_j and body.
+    if (fn == "block" && args.size() == 2 && target->kind == ExprKind::kIdent &&
+        target->name == "cel") {
+      if (args[0]->kind != ExprKind::kList)
+        return Err(pos, "cel.block() requires a list literal of bindings");
+      ExprPtr body = std::move(args[1]);
+      auto& slots = args[0]->args;
+      for (size_t i = slots.size(); i > 0; --i) {
+        auto c = NewExpr(ExprKind::kComprehension, pos);
+        c->macro = MacroKind::kBind;
+        c->var1 = "@index:" + std::to_string(i - 1);
+        c->range = std::move(slots[i - 1]);
+        c->transform = std::move(body);
+        body = std::move(c);
+      }
+      return body;
+    }
     // cel.bind(name, init, body)
     if (fn == "bind" && args.size() == 3 && target->kind == ExprKind::kIdent &&
         target->name == "cel") {

@@ -268,23 +268,19 @@ std::optional<int> CompareNumeric(const Value& a, const Value& b) {
     return cmp(a.AsUint(), static_cast<uint64_t>(b.AsInt()));
   }
   // One side is double.
+  // As cel-go: out-of-range doubles order outside the integer range; otherwise the integer is
+  // converted to double (so 2^63-1 and 2^63 compare equal, as in cel-go).
   auto cmp_double_int = [&](double d, int64_t i) -> std::optional<int> {
     if (std::isnan(d)) return std::nullopt;
     if (d < -9223372036854775808.0) return -1;
-    if (d >= 9223372036854775808.0) return 1;
-    double t = std::trunc(d);
-    auto ti = static_cast<int64_t>(t);
-    if (ti != i) return ti < i ? -1 : 1;
-    return cmp(d, t);
+    if (d > 9223372036854775807.0) return 1;
+    return cmp(d, static_cast<double>(i));
   };
   auto cmp_double_uint = [&](double d, uint64_t u) -> std::optional<int> {
     if (std::isnan(d)) return std::nullopt;
     if (d < 0) return -1;
-    if (d >= 18446744073709551616.0) return 1;
-    double t = std::trunc(d);
-    auto tu = static_cast<uint64_t>(t);
-    if (tu != u) return tu < u ? -1 : 1;
-    return cmp(d, t);
+    if (d > 18446744073709551615.0) return 1;
+    return cmp(d, static_cast<double>(u));
   };
   if (ka == Kind::kDouble) {
     if (kb == Kind::kInt) return cmp_double_int(a.AsDouble(), b.AsInt());
