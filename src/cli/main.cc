@@ -4,6 +4,10 @@
 
 #include <cstdio>
 
+#include "cli/graph_command.h"
+#include "cli/manifests_command.h"
+#include "cli/why_command.h"
+
 namespace {
 
 int RunVersion() {
@@ -24,6 +28,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* version = app.add_subcommand("version", "Print the version and build information");
   version->callback([] { std::exit(RunVersion()); });
+  tether::cli::RegisterWhyCommand(app);
+  tether::cli::RegisterGraphCommand(app);
+  tether::cli::RegisterManifestsCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -339,6 +339,21 @@ std::string ExplainWorkloadDependency(const Json& wd, const Json& dependent, Tim
   return ExplainDecoded(wd, *spec, dependent, now);
 }
 
+bool IsReferenced(std::string_view workload_key, const std::vector<Json>& workload_dependencies) {
+  for (const Json& wd : workload_dependencies) {
+    std::string wd_ns = wd.contains("metadata") && wd["metadata"].is_object()
+                            ? wd["metadata"].value("namespace", "")
+                            : "";
+    auto spec = DecodeSpec(wd.contains("spec") ? wd["spec"] : Json(), wd_ns);
+    if (!spec) continue;
+    if (spec->dependent.Key() == workload_key) return true;
+    for (const Dependency& d : spec->depends_on) {
+      if (d.Ref() == workload_key) return true;
+    }
+  }
+  return false;
+}
+
 std::string ExplainWorkload(std::string_view kind, std::string_view ns, std::string_view name,
                             const Json& workload, const std::vector<Json>& workload_dependencies,
                             TimePoint now) {

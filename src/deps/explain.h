@@ -26,6 +26,11 @@ std::string ExplainWorkload(std::string_view kind, std::string_view ns, std::str
                             const std::vector<nlohmann::json>& workload_dependencies,
                             TimePoint now);
 
+// True when some WorkloadDependency names the workload "Kind/namespace/name" as its dependent
+// or as a dependency.
+bool IsReferenced(std::string_view workload_key,
+                  const std::vector<nlohmann::json>& workload_dependencies);
+
 // Explains one WorkloadDependency from its side. `dependent` is the dependent object (null when
 // it does not exist).
 std::string ExplainWorkloadDependency(const nlohmann::json& workload_dependency,

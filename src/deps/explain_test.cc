@@ -186,6 +186,14 @@ TEST(ExplainTest, WorkloadViewOfADependencyListsItsDependents) {
                               "Deployment/shop/database as Unhealthy"));
 }
 
+TEST(ExplainTest, IsReferencedMatchesDependentsAndDependencies) {
+  std::vector<json> wds = {PaymentsWd(json::object())};
+  EXPECT_TRUE(IsReferenced("Deployment/shop/payments", wds));
+  EXPECT_TRUE(IsReferenced("Deployment/shop/database", wds));
+  EXPECT_FALSE(IsReferenced("StatefulSet/shop/database", wds));
+  EXPECT_FALSE(IsReferenced("Deployment/other/database", wds));
+}
+
 TEST(ExplainTest, WorkloadViewOfAMissingWorkload) {
   std::string text = ExplainWorkload("StatefulSet", "shop", "ghost", nullptr, {}, kT0);
   EXPECT_THAT(text, HasSubstr("StatefulSet/shop/ghost does not exist."));
