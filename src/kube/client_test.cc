@@ -79,10 +79,7 @@ class FakeApi {
     client_ = *server::IssueClientCert(
         ca_, {.common_name = "kubernetes-admin", .organizations = {"system:masters"}});
     server_ = std::make_unique<server::HttpServer>(server::HttpServerOptions{
-        // The client CA only where needed: with peer verification on, HttpServer (no TLS
-        // session id context yet) rejects resumed sessions, which curl uses on reconnects.
-        .tls = server::TlsConfig{cert.cert_pem, cert.key_pem,
-                                 require_client_cert ? ca_.cert_pem : "", require_client_cert}});
+        .tls = server::TlsConfig{cert.cert_pem, cert.key_pem, ca_.cert_pem, require_client_cert}});
     server_->RoutePrefix("", "/", [this](const Request& r, StreamWriter& w) {
       Handler h;
       {
