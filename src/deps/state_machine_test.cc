@@ -852,5 +852,86 @@ TEST(DecideTest, UndeliveredNotificationIsRetriedAfterRestart) {
   EXPECT_EQ(d.notification->previous_phase, Phase::kSuspended);
 }
 
+TEST(DecideTest, UnobservableDependentTakesNoActionAndKeepsTheEpisode) {
+  World w;
+  auto db = w.Add(WorkloadKind::kDeployment, "db");
+  auto app = w.Add(WorkloadKind::kDeployment, "app");
+  w.AddWd("wd", SimpleSpec("Deployment", "app", {DepOn("Deployment", "db")}));
+  w.ReconcileAll();
+  w.Break(db);
+  w.Advance(30s);
+  const TimePoint suspended_at = w.now;
+  w.Fix(db);
+  w.Advance(10s);
+  DecideInput in;
+  in.wd_namespace = "prod";
+  in.wd_name = "wd";
+  in.generation = 1;
+  in.now = w.now + 5min;
+  in.spec = *DecodeSpec(w.wds["wd"].spec, "prod");
+  in.previous = w.wds["wd"].status;
+  in.health.push_back(Health{.state = DepState::kHealthy, .verdict = Verdict::kHealthy});
+  in.dependent.presence = DependentState::Presence::kUnobservable;
+  in.dependent.reason = "cache not synced";
+  Decision d = Decide(in);
+  EXPECT_EQ(d.action.type, Action::Type::kNone);
+  EXPECT_EQ(d.status.phase, Phase::kUnknown);
+  EXPECT_EQ(d.status.FindCondition("Ready")->reason, "DependentUnobservable");
+  EXPECT_EQ(d.status.suspended_at, suspended_at);
+  EXPECT_EQ(d.status.saved_replicas, 3);
+  EXPECT_FALSE(d.next_deadline.has_value());
+  EXPECT_EQ(w.Replicas(app), 0);
+}
+
+TEST(DecideTest, ReleasedRetriesAnIncompleteRestore) {
+  World w;
+  auto db = w.Add(WorkloadKind::kDeployment, "db");
+  auto app = w.Add(WorkloadKind::kDeployment, "app");
+  json s = SimpleSpec("Deployment", "app", {DepOn("Deployment", "db")});
+  s["onDegraded"] = {{"maxSuspendDuration", "1h"}};
+  w.AddWd("wd", s);
+  w.ReconcileAll();
+  w.Break(db);
+  w.Advance(30s);
+  json record = w.Annotations(app);
+  w.Advance(1h);
+  ASSERT_EQ(w.PhaseOf("wd"), Phase::kReleased);
+  // The second restore step (clearing the record) was lost, and someone scaled back to 0.
+  w.Obj(app)["metadata"]["annotations"] = record;
+  w.ScaleByUser(app, 0);
+  Decision d = w.Reconcile("wd");
+  EXPECT_EQ(d.action.type, Action::Type::kRestore);
+  EXPECT_EQ(w.PhaseOf("wd"), Phase::kReleased);
+  EXPECT_EQ(w.Replicas(app), 3);
+  EXPECT_FALSE(w.Annotations(app).contains("tether.dev/suspended-by"));
+}
+
+TEST(DecideTest, SuspendPatchBodiesAreExact) {
+  World w;
+  auto db = w.Add(WorkloadKind::kDeployment, "db");
+  w.Add(WorkloadKind::kDeployment, "app", 4);
+  w.AddWd("wd", SimpleSpec("Deployment", "app", {DepOn("Deployment", "db")}));
+  w.ReconcileAll();
+  w.Break(db);
+  w.Advance(30s);
+  const Action* suspend = nullptr;
+  for (const auto& d : w.wds["wd"].decisions) {
+    if (d.action.type == Action::Type::kSuspend) suspend = &d.action;
+  }
+  ASSERT_NE(suspend, nullptr);
+  EXPECT_EQ(suspend->target.Key(), "Deployment/prod/app");
+  EXPECT_EQ(suspend->replicas, 4);
+  EXPECT_EQ(suspend->root_causes, std::vector<std::string>{"Deployment/prod/db"});
+  ASSERT_EQ(suspend->steps.size(), 2u);
+  EXPECT_EQ(suspend->steps[0].target, PatchStep::Target::kObject);
+  EXPECT_EQ(suspend->steps[0].body, json::parse(R"({"metadata": {"annotations": {
+      "tether.dev/suspended-by": "prod/wd",
+      "tether.dev/saved-replicas": "4",
+      "tether.dev/suspended-because": "Deployment/prod/db",
+      "tether.dev/suspended-at": "2026-06-15T03:00:30Z"}}})"));
+  EXPECT_EQ(suspend->steps[1].target, PatchStep::Target::kScale);
+  EXPECT_EQ(suspend->steps[1].body, json::parse(R"({"spec": {"replicas": 0}})"));
+}
+
 }  // namespace
 }  // namespace tether::deps
