@@ -257,6 +257,19 @@ TEST(CelLimits, DeepNestingIsACompileError) {
   for (int i = 0; i < 20000; ++i) chain += " + 1";
   auto q = Compile(chain, env);
   ASSERT_FALSE(q);
+  // Operator chains nested inside parentheses must not multiply into a deep tree.
+  std::string mixed;
+  for (int level = 0; level < 80; ++level) {
+    for (int i = 0; i < 200; ++i) mixed += "1 + ";
+    mixed += "(";
+  }
+  mixed += "1" + std::string(80, ')');
+  auto m = Compile(mixed, env);
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("nesting"), std::string::npos);
+  std::string members = "{'a': 1}";
+  for (int i = 0; i < 5000; ++i) members += ".a";
+  EXPECT_FALSE(Compile(members, env));
   std::string neg(5000, '-');
   neg += "1";
   EXPECT_FALSE(Compile(neg, env));

@@ -416,13 +416,40 @@ class Parser {
  private:
   class DepthGuard {
    public:
-    explicit DepthGuard(Parser* p) : p_(p) { ++p_->depth_; }
-    ~DepthGuard() { --p_->depth_; }
+    explicit DepthGuard(Parser* p) : p_(p) {
+      ++p_->depth_;
+      ++p_->tree_depth_;
+    }
+    ~DepthGuard() {
+      --p_->depth_;
+      --p_->tree_depth_;
+    }
     DepthGuard(const DepthGuard&) = delete;
     DepthGuard& operator=(const DepthGuard&) = delete;
 
    private:
     Parser* p_;
+  };
+
+  // Accounts for AST depth added without recursion (operator chains, prefix operators, member
+  // chains), so the finished tree is never deeper than max_depth * 4 and can be evaluated and
+  // destroyed recursively without exhausting the stack.
+  class TreeGuard {
+   public:
+    explicit TreeGuard(Parser* p) : p_(p) {}
+    ~TreeGuard() { p_->tree_depth_ -= added_; }
+    TreeGuard(const TreeGuard&) = delete;
+    TreeGuard& operator=(const TreeGuard&) = delete;
+    // Returns false when the tree would get too deep.
+    bool Add(int n = 1) {
+      added_ += n;
+      p_->tree_depth_ += n;
+      return p_->tree_depth_ <= p_->opts_.max_depth * 4;
+    }
+
+   private:
+    Parser* p_;
+    int added_ = 0;
   };
 
   tl::unexpected<Error> Err(int32_t pos, const std::string& msg) {
@@ -500,11 +527,11 @@ class Parser {
   Result<ExprPtr> ParseOr() {
     auto left = ParseAnd();
     if (!left) return left;
-    int n = 0;
+    TreeGuard tree(this);
     while (IsPunct("||")) {
       int32_t pos = Peek().pos;
       ++i_;
-      if (++n + depth_ > opts_.max_depth * 4) return TooDeep();
+      if (!tree.Add()) return TooDeep();
       auto right = ParseAnd();
       if (!right) return right;
       std::vector<ExprPtr> args;
@@ -518,11 +545,11 @@ class Parser {
   Result<ExprPtr> ParseAnd() {
     auto left = ParseRelation();
     if (!left) return left;
-    int n = 0;
+    TreeGuard tree(this);
     while (IsPunct("&&")) {
       int32_t pos = Peek().pos;
       ++i_;
-      if (++n + depth_ > opts_.max_depth * 4) return TooDeep();
+      if (!tree.Add()) return TooDeep();
       auto right = ParseRelation();
       if (!right) return right;
       std::vector<ExprPtr> args;
@@ -536,7 +563,7 @@ class Parser {
   Result<ExprPtr> ParseRelation() {
     auto left = ParseAddition();
     if (!left) return left;
-    int n = 0;
+    TreeGuard tree(this);
     while (true) {
       const Token& t = Peek();
       std::string op;
@@ -553,7 +580,7 @@ class Parser {
       if (op.empty()) break;
       int32_t pos = t.pos;
       ++i_;
-      if (++n + depth_ > opts_.max_depth * 4) return TooDeep();
+      if (!tree.Add()) return TooDeep();
       auto right = ParseAddition();
       if (!right) return right;
       std::vector<ExprPtr> args;
@@ -567,12 +594,12 @@ class Parser {
   Result<ExprPtr> ParseAddition() {
     auto left = ParseMultiplication();
     if (!left) return left;
-    int n = 0;
+    TreeGuard tree(this);
     while (IsPunct("+") || IsPunct("-")) {
       std::string op = Peek().text == "+" ? "_+_" : "_-_";
       int32_t pos = Peek().pos;
       ++i_;
-      if (++n + depth_ > opts_.max_depth * 4) return TooDeep();
+      if (!tree.Add()) return TooDeep();
       auto right = ParseMultiplication();
       if (!right) return right;
       std::vector<ExprPtr> args;
@@ -586,12 +613,12 @@ class Parser {
   Result<ExprPtr> ParseMultiplication() {
     auto left = ParseUnary();
     if (!left) return left;
-    int n = 0;
+    TreeGuard tree(this);
     while (IsPunct("*") || IsPunct("/") || IsPunct("%")) {
       std::string op = "_" + Peek().text + "_";
       int32_t pos = Peek().pos;
       ++i_;
-      if (++n + depth_ > opts_.max_depth * 4) return TooDeep();
+      if (!tree.Add()) return TooDeep();
       auto right = ParseUnary();
       if (!right) return right;
       std::vector<ExprPtr> args;
@@ -605,13 +632,17 @@ class Parser {
   Result<ExprPtr> ParseUnary() {
     DepthGuard g(this);
     if (depth_ > opts_.max_depth) return TooDeep();
+    TreeGuard tree(this);
     if (IsPunct("!")) {
       std::vector<int32_t> ops;
       while (IsPunct("!")) {
         ops.push_back(Peek().pos);
         ++i_;
       }
-      if (static_cast<int>(ops.size()) + depth_ > opts_.max_depth) return TooDeep();
+      if (static_cast<int>(ops.size()) + depth_ > opts_.max_depth ||
+          !tree.Add(static_cast<int>(ops.size()))) {
+        return TooDeep();
+      }
       auto operand = ParseMember();
       if (!operand) return operand;
       ExprPtr e = std::move(*operand);
@@ -628,7 +659,10 @@ class Parser {
         ops.push_back(Peek().pos);
         ++i_;
       }
-      if (static_cast<int>(ops.size()) + depth_ > opts_.max_depth) return TooDeep();
+      if (static_cast<int>(ops.size()) + depth_ > opts_.max_depth ||
+          !tree.Add(static_cast<int>(ops.size()))) {
+        return TooDeep();
+      }
       ExprPtr e;
       const Token& t = Peek();
       if ((t.kind == Tok::kInt || t.kind == Tok::kDouble)) {
@@ -678,9 +712,9 @@ class Parser {
   }
 
   Result<ExprPtr> ParseMemberSuffix(ExprPtr e) {
-    int n = 0;
+    TreeGuard tree(this);
     while (true) {
-      if (++n + depth_ > opts_.max_depth * 4) return TooDeep();
+      if (!tree.Add()) return TooDeep();
       if (IsPunct(".")) {
         int32_t pos = Peek().pos;
         ++i_;
@@ -1034,6 +1068,7 @@ class Parser {
   ParseOptions opts_;
   size_t i_ = 0;
   int depth_ = 0;
+  int tree_depth_ = 0;
 };
 
 }  // namespace
