@@ -191,6 +191,7 @@ void StrategicMerge(Json& target, const Json& patch);
 
 void MergeList(Json& target, const Json& patch, const std::string& key) {
   if (!target.is_array()) target = Json::array();
+  Json added = Json::array();  // without $setElementOrder, new elements come first
   for (const auto& item : patch) {
     if (!item.is_object() || !item.contains(key)) {
       target.push_back(item);
@@ -206,10 +207,14 @@ void MergeList(Json& target, const Json& patch, const std::string& key) {
     if (it == target.end()) {
       Json clean = item;
       clean.erase("$patch");
-      target.push_back(clean);
+      added.push_back(clean);
     } else {
       StrategicMerge(*it, item);
     }
+  }
+  if (!added.empty()) {
+    for (auto& e : target) added.push_back(std::move(e));
+    target = std::move(added);
   }
 }
 
@@ -256,11 +261,14 @@ void StrategicMerge(Json& target, const Json& patch) {
         MergeList(target[k], it.value(), mk->second);
       }
     } else if (it.value().is_array() && k == "finalizers") {
-      Json& arr = target[k];
-      if (!arr.is_array()) arr = Json::array();
+      // Primitive lists merge as a union, the patch's new items first (as kube-apiserver does).
+      Json merged = Json::array();
+      const Json old = target.contains(k) && target[k].is_array() ? target[k] : Json::array();
       for (const auto& v : it.value()) {
-        if (std::find(arr.begin(), arr.end(), v) == arr.end()) arr.push_back(v);
+        if (std::find(old.begin(), old.end(), v) == old.end()) merged.push_back(v);
       }
+      for (const auto& v : old) merged.push_back(v);
+      target[k] = merged;
     } else if (it.value().is_object()) {
       StrategicMerge(target[k], it.value());
     } else {
@@ -325,7 +333,8 @@ ApiResult<std::pair<std::int64_t, std::string>> ApiBackend::DecodeContinue(
   }
   Json j = Json::parse(*raw, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return Err(BadRequest("invalid continue token: continue key is not valid: invalid JSON"));
+    return Err(BadRequest(
+        "invalid continue token: continue key is not valid: invalid character in encoded JSON"));
   }
   if (j.value("v", "") != "meta.k8s.io/v1") {
     return Err(
@@ -415,6 +424,13 @@ void ApiBackend::PrepareForCreate(const ResourceType& type, Json& obj) const {
     if (!obj.contains("status")) obj["status"] = Json::object();
   } else if (type.custom && type.has_status) {
     obj.erase("status");  // status is only written through the subresource
+  }
+  if (type.resource == "events" && type.group.empty()) {
+    if (!obj.contains("reportingComponent")) obj["reportingComponent"] = "";
+    if (!obj.contains("reportingInstance")) obj["reportingInstance"] = "";
+    if (!obj.contains("source")) obj["source"] = Json::object();
+  } else if (type.resource == "events" && type.group == "events.k8s.io") {
+    if (!obj.contains("deprecatedSource")) obj["deprecatedSource"] = Json::object();
   }
   if (type.group == "apiextensions.k8s.io" && type.resource == "customresourcedefinitions") {
     const Json names = obj.value("spec", Json::object()).value("names", Json::object());
@@ -572,7 +588,18 @@ ApiResult<void> ApiBackend::Validate(const ResourceType& type, const Json& obj,
       }
     }
   }
-  if (!errs.empty()) return Err(Invalid(type.kind, type.group, name, errs));
+  if (!errs.empty()) {
+    ApiError e = Invalid(type.kind, type.group, name, errs);
+    // kube-apiserver reports the finalizer violation twice in causes (metadata is validated by
+    // both the generic and the type-specific update validation); mirror it.
+    for (const auto& fe : errs) {
+      if (fe.field == "metadata.finalizers") {
+        e.details["causes"].push_back(
+            {{"reason", fe.reason}, {"message", fe.message}, {"field", fe.field}});
+      }
+    }
+    return Err(e);
+  }
   return {};
 }
 
@@ -676,7 +703,7 @@ ApiResult<Json> ApiBackend::List(const ResourceType& type, const std::string& ns
                     "continue parameter from the new list result."));
       }
     }
-    start = token->second;
+    start = type.namespaced && !ns.empty() ? ns + "/" + token->second : token->second;
   } else if (p.resource_version_match == "Exact") {
     at_rv = requested_rv;
   }
@@ -693,7 +720,13 @@ ApiResult<Json> ApiBackend::List(const ResourceType& type, const std::string& ns
     }
   }
   Json meta = {{"resourceVersion", std::to_string(page->rv)}};
-  if (!page->last_key.empty()) meta["continue"] = EncodeContinue(page->rv, page->last_key);
+  if (!page->last_key.empty()) {
+    // Like etcd keys, the token's start is relative to the listed namespace.
+    std::string key = page->last_key;
+    if (type.namespaced && !ns.empty() && key.starts_with(ns + "/"))
+      key = key.substr(ns.size() + 1);
+    meta["continue"] = EncodeContinue(page->rv, key);
+  }
   if (page->remaining) meta["remainingItemCount"] = *page->remaining;
   return Json{{"kind", type.list_kind},
               {"apiVersion", type.ApiVersion()},
@@ -722,7 +755,8 @@ Json ApiBackend::ScaleFor(const ResourceType& type, const Json& obj) const {
   return {{"kind", "Scale"},
           {"apiVersion", "autoscaling/v1"},
           {"metadata", scale_md},
-          {"spec", {{"replicas", replicas.is_number() ? replicas : Json(0)}}},
+          {"spec",
+           replicas.is_number() && replicas != 0 ? Json{{"replicas", replicas}} : Json::object()},
           {"status", status}};
 }
 
@@ -879,7 +913,13 @@ ApiResult<Json> ApiBackend::Patch(const ResourceType& type, const std::string& n
   bool strategic = ct == "application/strategic-merge-patch+json";
   bool apply = ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor";
   if (!json_patch && !merge && !strategic && !apply) return Err(UnsupportedMediaType(ct));
-  if (strategic && type.custom) return Err(UnsupportedMediaType(ct));
+  if (strategic && type.custom) {
+    return Err(ApiError{
+        415, "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        nullptr});
+  }
   if (apply && params.field_manager.empty()) {
     return Err(OptionsInvalid("PatchOptions",
                               FieldError::Required("fieldManager", "is required for apply patch")));

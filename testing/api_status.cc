@@ -85,9 +85,9 @@ ApiError UnsupportedMediaType(std::string_view) {
 
 ApiError NotAcceptable() {
   return {406, "NotAcceptable",
-          "only the following media types are accepted: application/json, application/yaml, "
+          "406: Not Acceptable\n\nAvailable representations: application/json, application/yaml, "
           "application/vnd.kubernetes.protobuf",
-          nullptr};
+          Json::object()};
 }
 
 ApiError Expired(std::string message) { return {410, "Expired", std::move(message), nullptr}; }

@@ -110,7 +110,11 @@ ApiResult<Json> ParseBody(const server::Request& req, const std::string& kind) {
       return Err(BadRequest(std::string("invalid YAML body: ") + e.what()));
     }
   }
-  return Err(UnsupportedMediaType(ct));
+  return Err(
+      ApiError{415, "UnsupportedMediaType",
+               "the body of the request was in an unknown format - accepted media types include: "
+               "application/json, application/yaml, application/vnd.kubernetes.protobuf",
+               nullptr});
 }
 
 }  // namespace
@@ -487,14 +491,15 @@ Response ApiServer::Handle(const server::Request& req, server::StreamWriter& wri
                               {"compiler", "gc"},
                               {"platform", "linux/amd64"}});
   }
-  if (user.anonymous) {
+  std::vector<std::string> seg = Split(path);
+  bool resource_path = (seg.size() > 2 && seg[0] == "api") || (seg.size() > 3 && seg[0] == "apis");
+  if (user.anonymous && !resource_path) {
     return ErrorResponse(ApiError{403, "Forbidden",
                                   "forbidden: User \"system:anonymous\" cannot " +
                                       std::string(req.method == "GET" ? "get" : "post") +
                                       " path \"" + path + "\"",
                                   Json::object()});
   }
-  std::vector<std::string> seg = Split(path);
   if (seg.empty()) return Response::Text(404, "404 page not found\n");
   if (seg[0] == "api") {
     if (seg.size() == 1) {
