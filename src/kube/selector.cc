@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace tether::kube {
@@ -995,6 +996,17 @@ std::string FieldSelector::String() const {
   parts.reserve(requirements_.size());
   for (const auto& r : requirements_) parts.push_back(r.String());
   return Join(parts, ",");
+}
+
+bool operator==(const FieldSelector& a, const FieldSelector& b) {
+  if (a.requirements_.size() != b.requirements_.size()) return false;
+  auto sorted = [](std::vector<FieldRequirement> v) {
+    std::sort(v.begin(), v.end(), [](const FieldRequirement& x, const FieldRequirement& y) {
+      return std::tie(x.field, x.negated, x.value) < std::tie(y.field, y.negated, y.value);
+    });
+    return v;
+  };
+  return sorted(a.requirements_) == sorted(b.requirements_);
 }
 
 std::optional<std::string> FieldSelector::RequiresExactMatch(std::string_view field) const {

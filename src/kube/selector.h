@@ -158,10 +158,11 @@ class FieldSelector {
   [[nodiscard]] std::optional<std::string> RequiresExactMatch(std::string_view field) const;
 
   [[nodiscard]] const std::vector<FieldRequirement>& requirements() const { return requirements_; }
-  friend bool operator==(const FieldSelector&, const FieldSelector&) = default;
+  // Same set of requirements, in any order (a conjunction is unordered).
+  friend bool operator==(const FieldSelector& a, const FieldSelector& b);
 
  private:
-  std::vector<FieldRequirement> requirements_;
+  std::vector<FieldRequirement> requirements_;  // in kube's order: sorted by raw term text
 };
 
 // Escapes a literal for use as a field selector value ("\" → "\\", "," → "\,", "=" → "\=").
