@@ -1,6 +1,8 @@
 #include "kube/controller.h"
 
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 
 #include "common/log.h"
 
@@ -96,6 +98,116 @@ void Controller::Process(const std::string& key) {
     queue_.Forget(key);
   }
   queue_.Done(key);
+}
+
+// ---------------------------------------------------------------- Manager
+
+Manager::Manager(Clock& clock, std::unique_ptr<InformerFactory> informers,
+                 std::unique_ptr<LeaseStore> leases, ManagerOptions options)
+    : clock_(clock),
+      informers_(std::move(informers)),
+      leases_(std::move(leases)),
+      options_(std::move(options)) {
+  if (!options_.leader_election || !leases_) return;
+  // Created up front so that Ready()/IsLeader() never race with Run().
+  LeaderElectionConfig config = options_.leader_election_config;
+  if (config.registry == nullptr) config.registry = options_.registry;
+  auto user_started = config.on_started_leading;
+  auto user_stopped = config.on_stopped_leading;
+  config.on_started_leading = [this, user_started] {
+    StartControllers();
+    if (user_started) user_started();
+  };
+  config.on_stopped_leading = [this, user_stopped] {
+    StopControllers();
+    if (user_stopped) user_stopped();
+  };
+  elector_ = std::make_unique<LeaderElector>(std::move(leases_), clock_, std::move(config));
+}
+
+std::unique_ptr<Manager> Manager::ForClient(Client& client, Clock& clock, ManagerOptions options) {
+  ObserveApiRequests(client, options.registry);
+  auto informers = std::make_unique<InformerFactory>(client, clock, options.registry);
+  std::unique_ptr<LeaseStore> leases;
+  if (options.leader_election) leases = MakeClientLeaseStore(client);
+  return std::make_unique<Manager>(clock, std::move(informers), std::move(leases),
+                                   std::move(options));
+}
+
+Manager::~Manager() {
+  StopControllers();
+  informers_->StopAll();
+}
+
+Controller& Manager::AddController(ControllerOptions options, Reconciler reconciler) {
+  if (options.registry == nullptr) options.registry = options_.registry;
+  controllers_.push_back(
+      std::make_unique<Controller>(clock_, std::move(options), std::move(reconciler)));
+  return *controllers_.back();
+}
+
+bool Manager::Ready() const {
+  if (!synced_.load() || !healthy_.load()) return false;
+  if (!options_.leader_election) return true;
+  return elector_ != nullptr && !elector_->Leader().empty();
+}
+
+bool Manager::IsLeader() const {
+  if (!options_.leader_election) return synced_.load();
+  return elector_ != nullptr && elector_->IsLeader();
+}
+
+void Manager::StartControllers() {
+  for (auto& c : controllers_) c->Start();
+  controllers_running_.store(true);
+}
+
+void Manager::StopControllers() {
+  for (auto& c : controllers_) c->Stop();
+  controllers_running_.store(false);
+}
+
+Result<void> Manager::Run(const std::stop_token& stop) {
+  if (options_.leader_election) {
+    if (auto valid = ValidateLeaderElectionConfig(options_.leader_election_config); !valid) {
+      healthy_.store(false);
+      return Fail(valid.error());
+    }
+    if (!elector_) {
+      healthy_.store(false);
+      return Fail(ErrorCode::kInvalid, "manager: leader election enabled without a Lease store");
+    }
+  }
+  informers_->StartAll();
+  log::Info("waiting for informer caches to sync");
+  if (!informers_->WaitForCacheSync(stop)) {
+    informers_->StopAll();
+    return Fail(ErrorCode::kCancelled, "manager: stopped before caches synced");
+  }
+  synced_.store(true);
+  log::Info("informer caches synced");
+
+  if (!options_.leader_election) {
+    StartControllers();
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    cv.wait(lock, stop, [] { return false; });
+    StopControllers();
+    informers_->StopAll();
+    return {};
+  }
+
+  bool clean = elector_->Run(stop);
+  StopControllers();
+  informers_->StopAll();
+  if (!clean) {
+    healthy_.store(false);
+    return Fail(ErrorCode::kUnavailable,
+                "manager: lost the leader Lease (could not renew within the renew deadline); "
+                "all controllers stopped — restart the process to rejoin the election");
+  }
+  return {};
 }
 
 }  // namespace tether::kube
