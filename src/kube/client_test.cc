@@ -567,6 +567,24 @@ TEST_F(ClientTest, WatchLineOverTheCapFailsWithTooLarge) {
   EXPECT_EQ(r.error().code, ErrorCode::kTooLarge);
 }
 
+TEST(ParseWatchEventTest, DecodesTypesAndRejectsMalformedLines) {
+  auto ev = ParseWatchEvent(R"({"type":"MODIFIED","object":{"metadata":{"name":"a"}}})");
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->type, WatchEvent::Type::kModified);
+  EXPECT_EQ(ev->object["metadata"]["name"], "a");
+  ev = ParseWatchEvent(R"({"type":"ERROR","object":{"kind":"Status","code":410}})");
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->type, WatchEvent::Type::kError);
+  for (const char* bad :
+       {"", "null", "[]", "{\"type\":\"ADDED\"}", "{\"type\":\"ADDED\",\"object\":1}",
+        "{\"type\":\"EXPLODED\",\"object\":{}}", "{\"type\":1,\"object\":{}}",
+        "{\"type\":\"ADDED\",\"object\":{"}) {
+    auto r = ParseWatchEvent(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalid) << bad;
+  }
+}
+
 class ExecClientTest : public ClientTest {
  protected:
   void SetUp() override {
