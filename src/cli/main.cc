@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "cli/demo_command.h"
 #include "cli/graph_command.h"
 #include "cli/manifests_command.h"
 #include "cli/why_command.h"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* version = app.add_subcommand("version", "Print the version and build information");
   version->callback([] { std::exit(RunVersion()); });
+  tether::cli::RegisterDemoCommand(app);
   tether::cli::RegisterWhyCommand(app);
   tether::cli::RegisterGraphCommand(app);
   tether::cli::RegisterManifestsCommand(app);
