@@ -186,8 +186,9 @@ tl::expected<void, PatchFailure> AddAt(Json& doc, const std::string& path, Json 
   auto tokens = ParsePointer(path);
   if (!tokens) return tl::unexpected(tokens.error());
   if (tokens->empty()) {
-    doc = std::move(value);
-    return {};
+    // Like evanphx/json-patch (used by kube-apiserver), the whole document is not a target.
+    return tl::unexpected(PatchFailure{
+        fmt::format("add operation does not apply: doc is missing path: \"{}\"", path)});
   }
   auto parent = ResolveParent(doc, *tokens, path);
   if (!parent) return tl::unexpected(parent.error());
@@ -262,8 +263,9 @@ tl::expected<void, PatchFailure> ReplaceAt(Json& doc, const std::string& path, J
   auto tokens = ParsePointer(path);
   if (!tokens) return tl::unexpected(tokens.error());
   if (tokens->empty()) {
-    doc = std::move(value);
-    return {};
+    // Like evanphx/json-patch (used by kube-apiserver), the whole document is not a target.
+    return tl::unexpected(PatchFailure{
+        fmt::format("replace operation does not apply: doc is missing path: \"{}\"", path)});
   }
   auto parent = ResolveParent(doc, *tokens, path);
   if (!parent) return tl::unexpected(parent.error());

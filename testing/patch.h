@@ -37,7 +37,7 @@ inline constexpr size_t kMaxJsonPatchOperations = 10000;
 //   * any operation failing (test mismatch, missing path, unknown op, bad index) → 422 Invalid
 //     "the server rejected our request due to an error in our request", details in `detail`.
 // Array indices follow the evanphx/json-patch library kube-apiserver uses ("-" appends;
-// negative indices count from the end).
+// negative indices count from the end; the whole-document path "" is not a valid target).
 Result<Json> ApplyJsonPatch(const Json& doc, const Json& patch, std::string* detail = nullptr);
 
 // --------------------------------------------------------------------------- merge patch --

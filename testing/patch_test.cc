@@ -139,6 +139,9 @@ TEST(JsonPatch, Failures) {
   EXPECT_THAT(fails(R"([{"op":"copy","from":"/zz","path":"/x"}])"), HasSubstr("missing"));
   EXPECT_THAT(fails(R"([{"op":"test","path":"/a/0","value":2}])"), HasSubstr("test failed"));
   EXPECT_THAT(fails(R"([{"op":"add","path":"a","value":1}])"), HasSubstr("must start with"));
+  EXPECT_THAT(fails(R"([{"op":"add","path":"","value":1}])"), HasSubstr("missing path"));
+  EXPECT_THAT(fails(R"([{"op":"replace","path":"","value":1}])"), HasSubstr("missing path"));
+  EXPECT_THAT(fails(R"([{"op":"remove","path":""}])"), HasSubstr("whole document"));
   // The input document is never modified, even by a partly applied patch.
   EXPECT_EQ(doc, J(R"({"a":[1],"o":{}})"));
 }
