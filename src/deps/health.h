@@ -58,18 +58,34 @@ struct Observation {
   std::string reason;       // kUnobservable / kPrometheusError: why it cannot be judged
 
   static Observation Object(nlohmann::json o) {
-    return {.kind = Kind::kObject, .object = std::move(o)};
+    Observation obs;
+    obs.kind = Kind::kObject;
+    obs.object = std::move(o);
+    return obs;
   }
-  static Observation NotFound() { return {.kind = Kind::kNotFound}; }
+  static Observation NotFound() {
+    Observation obs;
+    obs.kind = Kind::kNotFound;
+    return obs;
+  }
   // Cache not synced, watch broken, RBAC denied...
   static Observation Unobservable(std::string why) {
-    return {.kind = Kind::kUnobservable, .reason = std::move(why)};
+    Observation obs;
+    obs.kind = Kind::kUnobservable;
+    obs.reason = std::move(why);
+    return obs;
   }
   static Observation PrometheusSamples(std::size_t n) {
-    return {.kind = Kind::kPrometheusSamples, .samples = n};
+    Observation obs;
+    obs.kind = Kind::kPrometheusSamples;
+    obs.samples = n;
+    return obs;
   }
   static Observation PrometheusError(std::string why) {
-    return {.kind = Kind::kPrometheusError, .reason = std::move(why)};
+    Observation obs;
+    obs.kind = Kind::kPrometheusError;
+    obs.reason = std::move(why);
+    return obs;
   }
 };
 

@@ -39,10 +39,16 @@ json NodeSelectorPatch(bool suspended) {
 }
 
 PatchStep ObjectStep(json body) {
-  return {.target = PatchStep::Target::kObject, .body = std::move(body)};
+  PatchStep step;
+  step.target = PatchStep::Target::kObject;
+  step.body = std::move(body);
+  return step;
 }
 PatchStep ScaleStep(int64_t replicas) {
-  return {.target = PatchStep::Target::kScale, .body = json{{"spec", {{"replicas", replicas}}}}};
+  PatchStep step;
+  step.target = PatchStep::Target::kScale;
+  step.body = json{{"spec", {{"replicas", replicas}}}};
+  return step;
 }
 
 // The dependent is in the state tether leaves it in when suspended.
@@ -136,6 +142,12 @@ Action MakeClearRecord(const WorkloadRef& target) {
   a.target = target;
   a.steps.push_back(ObjectStep(json{{"metadata", {{"annotations", ClearRecordAnnotations()}}}}));
   return a;
+}
+
+Health NotEvaluated() {
+  Health h;
+  h.message = "not yet evaluated";
+  return h;
 }
 
 // ---- Per-dependency clocks ----
@@ -378,7 +390,7 @@ class Decider {
   void ComputeDependencies(const Spec& spec) {
     for (std::size_t i = 0; i < spec.depends_on.size(); ++i) {
       const Dependency& dep = spec.depends_on[i];
-      Health h = i < in_.health.size() ? in_.health[i] : Health{.message = "not yet evaluated"};
+      Health h = i < in_.health.size() ? in_.health[i] : NotEvaluated();
       DependencyStatus e = NextEntry(dep, h, FindPrevious(prev_, i, dep.Ref()), in_.now);
       bool unhealthy = h.verdict == Verdict::kUnhealthy;
       std::string line = fmt::format("dependency {} {}: {}", dep.ShortRef(),
