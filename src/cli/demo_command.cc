@@ -353,8 +353,7 @@ void Demo::DrainEvents() {
     for (auto& e : batch->events) events.push_back(std::move(e));
   }
   std::erase_if(events, [&](const auto& e) { return e.rv > complete; });
-  std::sort(events.begin(), events.end(),
-            [](const auto& a, const auto& b) { return a.rv < b.rv; });
+  std::sort(events.begin(), events.end(), [](const auto& a, const auto& b) { return a.rv < b.rv; });
   rv_ = std::max(rv_, complete);
   for (const auto& e : events) {
     if (e.type == "DELETED") continue;
@@ -604,14 +603,14 @@ int RunDemoCommand(const DemoFlags& flags) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    o.before_teardown = [&] {
+    o.before_teardown = [&signals, path = o.kubeconfig_path] {
       fmt::print(
           "\nThe demo cluster keeps running (--keep-running). Poke at it with:\n"
           "  kubectl --kubeconfig {0} get wd,deploy,cronjob -n shop\n"
           "  tether why deployment/payments -n shop --kubeconfig {0}\n"
           "  tether graph -n shop --kubeconfig {0}\n"
           "Press Ctrl-C to stop.\n",
-          o.kubeconfig_path);
+          path);
       std::fflush(stdout);
       int sig = 0;
       sigwait(&signals, &sig);

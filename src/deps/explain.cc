@@ -319,7 +319,8 @@ std::string FormatWhen(TimePoint t, TimePoint now) {
   std::string shown = full.substr(0, 10) == FormatRfc3339(now).substr(0, 10) && full.size() > 11
                           ? full.substr(11)
                           : full;
-  auto delta = std::chrono::duration_cast<std::chrono::seconds>(t - now);
+  // Rounded to the nearest second: "in 3s" for 2.6s, "now" within half a second.
+  auto delta = std::chrono::round<std::chrono::seconds>(t - now);
   if (delta.count() == 0) return shown + " (now)";
   if (delta.count() > 0) return shown + " (in " + FormatDuration(delta) + ")";
   return shown + " (" + FormatDuration(-delta) + " ago)";

@@ -6,6 +6,10 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <thread>
+
+#include "kube/client.h"
+#include "testing/apiserver.h"
 
 namespace tether::sim {
 namespace {
@@ -311,6 +315,109 @@ TEST(WorkloadStatusTest, MergePatchNullsRemovedFields) {
   Json patch = StatusMergePatch({{"replicas", 3}, {"readyReplicas", 3}}, {{"replicas", 3}});
   EXPECT_EQ(patch, Json({{"replicas", 3}, {"readyReplicas", nullptr}}));
   EXPECT_TRUE(StatusMergePatch({{"a", 1}}, {{"a", 1}}).is_null());
+}
+
+// ---- Through the embedded API server (HTTPS, watches, status subresource) ----
+
+template <class Pred>
+bool Eventually(Pred pred, std::chrono::seconds deadline = std::chrono::seconds(30)) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+class SimulatorApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::ApiServerOptions so;
+    so.namespaces.push_back("shop");
+    auto server = testing::ApiServer::Start(so);
+    ASSERT_TRUE(server) << server.error().ToString();
+    server_ = std::move(*server);
+    auto cert = server_->IssueClientCert("sim", {"system:masters"});
+    ASSERT_TRUE(cert);
+    kube::RestConfig rc;
+    rc.server = server_->url();
+    rc.ca_pem = server_->ca_pem();
+    rc.client_cert_pem = cert->cert_pem;
+    rc.client_key_pem = cert->key_pem;
+    auto client = kube::Client::Create(rc, RealClock::Instance(), {.qps = 1e6, .burst = 1000000});
+    ASSERT_TRUE(client);
+    client_ = std::move(*client);
+    cluster_ = std::make_unique<ClientCluster>(*client_, RealClock::Instance(),
+                                               std::chrono::milliseconds(100));
+    sim_ = std::make_unique<Simulator>(*cluster_, RealClock::Instance());
+  }
+  void TearDown() override {
+    if (sim_) sim_->Stop();
+  }
+
+  Json Get(const std::string& api_version, const std::string& resource, const std::string& name) {
+    auto r = server_->Get(api_version, resource, "shop", name);
+    return r ? *r : Json();
+  }
+  std::int64_t ReadyReplicas(const std::string& name) {
+    Json d = Get("apps/v1", "deployments", name);
+    if (!d.contains("status")) return -1;
+    return d["status"].value("readyReplicas", std::int64_t{0});
+  }
+
+  std::unique_ptr<testing::ApiServer> server_;
+  std::unique_ptr<kube::Client> client_;
+  std::unique_ptr<ClientCluster> cluster_;
+  std::unique_ptr<Simulator> sim_;
+};
+
+Json AppsWorkload(const std::string& kind, const std::string& name, int replicas) {
+  Json containers = Json::array({{{"name", "c"}, {"image", "nginx"}}});
+  Json tmpl = {{"metadata", {{"labels", {{"app", name}}}}}, {"spec", {{"containers", containers}}}};
+  Json o = {{"apiVersion", "apps/v1"}, {"kind", kind}, {"metadata", {{"name", name}}}};
+  o["spec"] = {{"selector", {{"matchLabels", {{"app", name}}}}}, {"template", tmpl}};
+  if (kind != "DaemonSet") o["spec"]["replicas"] = replicas;
+  return o;
+}
+
+TEST_F(SimulatorApiServerTest, FollowsSpecChangesThroughWatches) {
+  ASSERT_TRUE(
+      server_->Create("apps/v1", "deployments", "shop", AppsWorkload("Deployment", "db", 3)));
+  sim_->Start();
+  ASSERT_TRUE(Eventually([&] { return ReadyReplicas("db") == 3; }));
+  Json db = Get("apps/v1", "deployments", "db");
+  EXPECT_EQ(db["status"]["observedGeneration"], db["metadata"]["generation"]);
+
+  // Scale through the scale subresource, as tether does.
+  ASSERT_TRUE(client_->Patch(kube::resources::Deployments(), "shop", "db", kube::PatchType::kMerge,
+                             {{"spec", {{"replicas", 0}}}}, "scale"));
+  ASSERT_TRUE(Eventually([&] {
+    Json d = Get("apps/v1", "deployments", "db");
+    return d["status"].value("observedGeneration", 0) == d["metadata"].value("generation", -1) &&
+           !d["status"].contains("readyReplicas");
+  })) << Get("apps/v1", "deployments", "db").dump();
+
+  // Created after the simulator started: picked up by the watch.
+  ASSERT_TRUE(
+      server_->Create("apps/v1", "deployments", "shop", AppsWorkload("Deployment", "web", 2)));
+  ASSERT_TRUE(Eventually([&] { return ReadyReplicas("web") == 2; }));
+
+  sim_->SetReady(Kind::kDeployment, "shop", "web", 0);
+  ASSERT_TRUE(Eventually([&] { return ReadyReplicas("web") == 0; }));
+  sim_->ClearReady(Kind::kDeployment, "shop", "web");
+  ASSERT_TRUE(Eventually([&] { return ReadyReplicas("web") == 2; }));
+  EXPECT_TRUE(sim_->WaitSettled(std::chrono::seconds(30)));
+}
+
+TEST_F(SimulatorApiServerTest, DaemonSetSuspendedByNodeSelector) {
+  Json ds = AppsWorkload("DaemonSet", "agent", 0);
+  ds["spec"]["template"]["spec"]["nodeSelector"] = {{"tether.dev/suspended", "true"}};
+  ASSERT_TRUE(server_->Create("apps/v1", "daemonsets", "shop", ds));
+  ASSERT_EQ(sim_->SyncOnce().value(), 1);
+  Json got = Get("apps/v1", "daemonsets", "agent");
+  EXPECT_EQ(got["status"]["desiredNumberScheduled"], 0);
+  EXPECT_EQ(got["status"]["numberReady"], 0);
+  EXPECT_EQ(sim_->SyncOnce().value(), 0);  // settled: nothing more to write
 }
 
 }  // namespace
