@@ -173,12 +173,24 @@ class Checker {
     return -1;
   }
 
-  std::optional<int> FindVariable(std::string_view name) const {
-    if (!name.empty() && name[0] == '.') name.remove_prefix(1);
+  std::optional<int> FindExact(std::string_view name) const {
     for (size_t i = 0; i < env_.variables.size(); ++i) {
       if (env_.variables[i] == name) return static_cast<int>(i);
     }
     return std::nullopt;
+  }
+
+  // Resolves a (possibly qualified) variable name like cel-go: inside container "a.b", name
+  // "x" is tried as "a.b.x", then "a.x", then "x". A leading dot means the root scope only.
+  std::optional<int> FindVariable(std::string_view name) const {
+    if (!name.empty() && name[0] == '.') return FindExact(name.substr(1));
+    std::string container = env_.container;
+    while (!container.empty()) {
+      if (auto idx = FindExact(container + "." + std::string(name))) return idx;
+      size_t dot = container.rfind('.');
+      container = dot == std::string::npos ? "" : container.substr(0, dot);
+    }
+    return FindExact(name);
   }
 
   Result<bool> VisitIdent(ExprPtr& e) {

@@ -38,6 +38,9 @@ struct Env {
   // Report undeclared identifiers and functions when evaluated instead of at compile time
   // (cel-go with type checking disabled; used by the conformance suite). Off for tether.
   bool defer_unresolved = false;
+  // Namespace for name resolution (cel-go's container): in "a.b", `x` may refer to a
+  // variable declared as "a.b.x" or "a.x". Empty for tether.
+  std::string container;
 };
 
 struct EvalOptions {

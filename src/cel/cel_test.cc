@@ -280,3 +280,25 @@ TEST(CelLimits, DeepNestingIsACompileError) {
 
 }  // namespace
 }  // namespace tether::cel
+
+namespace tether::cel {
+namespace {
+
+TEST(CelApi, ContainerAndQualifiedNames) {
+  Env env;
+  env.variables = {"a.b.c", "x.y"};
+  env.container = "x";
+  Activation act;
+  act.Bind("a.b.c", Value(int64_t{7}));
+  act.Bind("x.y", Value(std::string("in container")));
+  auto p = Compile("a.b.c + 1", env);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ((*p)->Evaluate(act)->AsInt(), 8);
+  auto q = Compile("y", env);
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_EQ((*q)->Evaluate(act)->AsString(), "in container");
+  EXPECT_FALSE(Compile(".y", env));
+}
+
+}  // namespace
+}  // namespace tether::cel
