@@ -57,7 +57,8 @@ Health Unknown(std::string message) {
 
 // The exact ratio test ready/desired >= min% without floating point or truncation.
 bool MeetsRatio(int64_t ready, int64_t desired, int min_percent) {
-  return ready * 100 >= static_cast<int64_t>(min_percent) * desired;
+  // 128-bit so absurd counts from a malformed object cannot overflow.
+  return static_cast<__int128>(ready) * 100 >= static_cast<__int128>(min_percent) * desired;
 }
 
 Health Ratio(int64_t ready, int64_t desired, int min_percent) {
@@ -88,7 +89,7 @@ Health WorkloadHealth(WorkloadKind kind, const json& obj, int min_percent) {
     if (auto stale = StaleGeneration(obj)) return *stale;
     int64_t desired = IntAt(obj, {"status", "desiredNumberScheduled"}).value_or(0);
     int64_t ready = IntAt(obj, {"status", "numberReady"}).value_or(0);
-    if (desired == 0) {
+    if (desired <= 0) {
       Health h = Make(DepState::kHealthy, Verdict::kHealthy, "0/0 ready (no nodes to run on)");
       h.ready = ready;
       h.desired = 0;
@@ -121,7 +122,7 @@ Health WorkloadHealth(WorkloadKind kind, const json& obj, int min_percent) {
       return h;
     }
   }
-  if (desired == 0) {
+  if (desired <= 0) {
     Health h = Make(DepState::kUnhealthy, Verdict::kUnhealthy, "scaled to 0 replicas");
     h.ready = ready;
     h.desired = 0;

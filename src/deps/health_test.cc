@@ -55,6 +55,15 @@ TEST(HealthTest, DeploymentRatioIsExact) {
   EXPECT_EQ(h.message, "0/3 ready (< 100%)");
 }
 
+TEST(HealthTest, AbsurdCountsDoNotOverflow) {
+  int64_t huge = int64_t{1} << 62;
+  auto h = EvaluateHealth(Workload("Deployment", "db", 80),
+                          Observation::Object(Deploy(huge, huge - 1)), Ctx());
+  EXPECT_EQ(h.state, DepState::kHealthy);
+  h = EvaluateHealth(Workload("Deployment", "db"), Observation::Object(Deploy(-3, 0)), Ctx());
+  EXPECT_EQ(h.state, DepState::kUnhealthy);
+}
+
 TEST(HealthTest, AbsentReplicasMeansOne) {
   auto h = EvaluateHealth(Workload("Deployment", "db"),
                           Observation::Object(Deploy(std::nullopt, 1)), Ctx());

@@ -118,6 +118,9 @@ namespace {
 
 std::string TypeName(const json& j) { return j.type_name(); }
 
+// Upper bound for every duration field: keeps deadline arithmetic far from overflow.
+constexpr Duration kMaxDuration = std::chrono::hours(87600);
+
 std::string Quote(std::string_view s) { return json(std::string(s)).dump(); }
 
 class SpecDecoder {
@@ -216,6 +219,11 @@ class SpecDecoder {
     if (!IsValidDuration(*s) || !ParseDuration(*s, &d)) {
       Problem(fmt::format("{}.{}", parent, key), fmt::format("{} is not a duration", Quote(*s)),
               "use e.g. \"30s\", \"1m30s\"");
+      return std::nullopt;
+    }
+    if (s->size() > 32 || d < Duration::zero() || d > kMaxDuration) {
+      Problem(fmt::format("{}.{}", parent, key), fmt::format("{} is too long", Quote(*s)),
+              "use at most 87600h (10 years)");
       return std::nullopt;
     }
     return d;
@@ -504,6 +512,11 @@ std::optional<TimePoint> GetTime(const json& j, const char* key) {
   if (it == j.end() || !it->is_string()) return std::nullopt;
   TimePoint t;
   if (!ParseRfc3339(it->get<std::string>(), &t)) return std::nullopt;
+  // Only plausible instants (1970..2200): deadline arithmetic on them cannot overflow.
+  constexpr auto kLatest = std::chrono::hours(24 * 365 * 230);
+  if (t.time_since_epoch() < Duration::zero() || t.time_since_epoch() > kLatest) {
+    return std::nullopt;
+  }
   return t;
 }
 

@@ -202,6 +202,22 @@ TEST(DecodeSpecTest, DependentMustNotDependOnItself) {
   EXPECT_THAT(ValidateSpec(s, "production"), IsEmpty());
 }
 
+TEST(DecodeSpecTest, RejectsAbsurdDurations) {
+  json s = ExampleSpec();
+  s["onDegraded"]["maxSuspendDuration"] = "100000h";
+  EXPECT_THAT(ValidateSpec(s, "production"),
+              ElementsAre("spec.onDegraded.maxSuspendDuration: \"100000h\" is too long; use at "
+                          "most 87600h (10 years)"));
+}
+
+TEST(StatusTest, IgnoresImplausibleTimes) {
+  Status st = DecodeStatus(json::parse(R"({"suspendedAt": "9999-01-01T00:00:00Z",
+      "degradedSince": "1960-01-01T00:00:00Z", "healthySince": "2026-06-15T03:00:00Z"})"));
+  EXPECT_FALSE(st.suspended_at.has_value());
+  EXPECT_FALSE(st.degraded_since.has_value());
+  EXPECT_EQ(st.healthy_since, FakeClock::DefaultStart());
+}
+
 TEST(DurationTest, MatchesThePattern) {
   for (auto ok : {"30s", "1m30s", "1.5h", "100ms", "4h", "0s", "1h2m3s4ms"}) {
     EXPECT_TRUE(IsValidDuration(ok)) << ok;
