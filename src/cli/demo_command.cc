@@ -657,7 +657,13 @@ void RegisterDemoCommand(CLI::App& app) {
       ->check(CLI::Range(0.5, 60.0));
   AddLogFlags(cmd, flags->log);
   cmd->callback([flags] {
-    int code = RunDemoCommand(*flags);
+    int code = 1;
+    try {
+      code = RunDemoCommand(*flags);
+    } catch (const std::exception& e) {
+      // Library exceptions (e.g. a malformed object from the cluster) end here, not in a crash.
+      fmt::print(stderr, "tether demo: unexpected error: {}\n", e.what());
+    }
     if (code != 0) throw CLI::RuntimeError(code);
   });
 }

@@ -99,7 +99,13 @@ void RegisterGraphCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "dot", "mermaid"}));
   cmd->callback([flags] {
-    int code = RunGraph(*flags);
+    int code = 1;
+    try {
+      code = RunGraph(*flags);
+    } catch (const std::exception& e) {
+      // Library exceptions (e.g. a malformed object from the cluster) end here, not in a crash.
+      fmt::print(stderr, "tether graph: unexpected error: {}\n", e.what());
+    }
     if (code != 0) throw CLI::RuntimeError(code);
   });
 }

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "cli/cel_command.h"
+#include "cli/controller_command.h"
 #include "cli/demo_command.h"
 #include "cli/graph_command.h"
 #include "cli/manifests_command.h"
@@ -29,6 +31,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* version = app.add_subcommand("version", "Print the version and build information");
   version->callback([] { std::exit(RunVersion()); });
+  tether::cli::RegisterControllerCommand(app);
+  tether::RegisterCelCommand(app);
   tether::cli::RegisterDemoCommand(app);
   tether::cli::RegisterWhyCommand(app);
   tether::cli::RegisterGraphCommand(app);

@@ -9,9 +9,8 @@ bool Disabled(const std::string& address) { return address.empty() || address ==
 
 OpsServers::~OpsServers() { Stop(); }
 
-Result<void> OpsServers::Start(const std::string& metrics_address,
-                               const std::string& probe_address, metrics::Registry& registry,
-                               std::function<Readiness()> readiness) {
+Result<void> OpsServers::Start(const std::string& metrics_address, const std::string& probe_address,
+                               metrics::Registry& registry, std::function<Readiness()> readiness) {
   auto make = [this](const std::string& address, const std::string& name) {
     server::HttpServerOptions opts;
     opts.bind_address = address;
@@ -21,7 +20,8 @@ Result<void> OpsServers::Start(const std::string& metrics_address,
   };
   if (!Disabled(metrics_address)) metrics_ = make(metrics_address, "metrics");
   if (!Disabled(probe_address)) {
-    probes_ = probe_address == metrics_address && metrics_ ? metrics_ : make(probe_address, "probes");
+    probes_ =
+        probe_address == metrics_address && metrics_ ? metrics_ : make(probe_address, "probes");
   }
   if (metrics_) {
     metrics_->Route("GET", "/metrics", [&registry](const server::Request&) {

@@ -184,7 +184,13 @@ void RegisterWhyCommand(CLI::App& app) {
   cmd->add_option("-n,--namespace", flags->namespace_,
                   "Namespace (default: the kubeconfig context's namespace)");
   cmd->callback([flags] {
-    int code = RunWhy(*flags);
+    int code = 1;
+    try {
+      code = RunWhy(*flags);
+    } catch (const std::exception& e) {
+      // Library exceptions (e.g. a malformed object from the cluster) end here, not in a crash.
+      fmt::print(stderr, "tether why: unexpected error: {}\n", e.what());
+    }
     if (code != 0) throw CLI::RuntimeError(code);
   });
 }

@@ -1,0 +1,260 @@
+#include "cli/controller_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "cli/flags.h"
+#include "cli/ops_server.h"
+#include "cli/signals.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "deps/controller.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "kube/informer.h"
+#include "kube/leader_election.h"
+#include "metrics/metrics.h"
+
+namespace tether::cli {
+namespace {
+
+struct ControllerFlags {
+  ConnectionFlags connection;
+  LogFlags log;
+  bool leader_elect = false;
+  std::string leader_election_namespace;
+  std::string leader_election_id = "tether-controller";
+  std::string metrics_bind_address = ":8080";
+  std::string health_probe_bind_address = ":8081";
+  // WorkloadDependency controller.
+  std::vector<std::string> namespaces;
+  std::vector<std::string> exclude_namespaces;
+  std::string selector;
+  int workers = 2;
+  std::string resync_period = "10m";
+  std::string prometheus_url;
+  std::string prometheus_interval = "15s";
+};
+
+// Parses a duration flag; prints one clear error line on failure.
+bool DurationFlag(const std::string& name, const std::string& value, Duration* out) {
+  if (ParseDuration(value, out) && *out > Duration(0)) return true;
+  fmt::print(stderr,
+             "tether: error: --{} \"{}\" is not a positive duration; use e.g. \"15s\", \"10m\"\n",
+             name, value);
+  return false;
+}
+
+// One leadership term's WorkloadDependency controller. A fresh instance is made for every term
+// (caches warm from the start, so a standby takes over quickly); losing leadership stops it.
+class DependencyControllerSlot {
+ public:
+  explicit DependencyControllerSlot(deps::ControllerOptions options)
+      : options_(std::move(options)) {}
+
+  Result<void> Prepare() {
+    std::lock_guard lock(mu_);
+    auto created = deps::DependencyController::Create(options_);
+    if (!created) return tl::unexpected(created.error());
+    current_ = std::move(*created);
+    current_->StartCaches();
+    return {};
+  }
+  void Act() {
+    std::lock_guard lock(mu_);
+    if (current_) current_->Start();
+  }
+  // Stops acting; with `prepare_next`, warms a fresh instance for the next leadership term.
+  void StandDown(bool prepare_next) {
+    std::unique_ptr<deps::DependencyController> old;
+    {
+      std::lock_guard lock(mu_);
+      old = std::move(current_);
+    }
+    old.reset();  // Stop() in the destructor
+    if (!prepare_next) return;
+    if (auto prepared = Prepare(); !prepared) {
+      log::Error("cannot prepare the WorkloadDependency controller",
+                 {{"error", prepared.error().message}});
+    }
+  }
+  bool HasSynced() {
+    std::lock_guard lock(mu_);
+    return current_ && current_->HasSynced();
+  }
+
+ private:
+  deps::ControllerOptions options_;
+  std::mutex mu_;
+  std::unique_ptr<deps::DependencyController> current_;
+};
+
+std::string InClusterNamespace() {
+  std::ifstream in("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+  std::string ns;
+  if (in && std::getline(in, ns) && !ns.empty()) return ns;
+  return "default";
+}
+
+std::string Identity() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::random_device rd;
+  return fmt::format("{}_{:08x}", host, rd());
+}
+
+int Run(const ControllerFlags& flags) {
+  if (!ApplyLogFlags(flags.log)) return 2;
+  Clock& clock = RealClock::Instance();
+  kube::LoadOptions load;
+  load.kubeconfig = flags.connection.kubeconfig;
+  load.context = flags.connection.context;
+  auto config = kube::LoadConfig(load, clock);
+  if (!config) {
+    fmt::print(stderr, "tether: error: {}\n", config.error().message);
+    return 1;
+  }
+  auto client = kube::Client::Create(
+      *config, clock, {flags.connection.kube_api_qps, flags.connection.kube_api_burst});
+  if (!client) {
+    fmt::print(stderr, "tether: error: {}\n", client.error().message);
+    return 1;
+  }
+  metrics::Registry& registry = metrics::Registry::Default();
+  kube::ObserveApiRequests(**client, &registry);
+
+  deps::ControllerOptions dep_options;
+  dep_options.clock = &clock;
+  dep_options.client = client->get();
+  dep_options.registry = &registry;
+  dep_options.namespaces = flags.namespaces;
+  dep_options.exclude_namespaces = flags.exclude_namespaces;
+  dep_options.label_selector = flags.selector;
+  dep_options.workers = flags.workers;
+  dep_options.prometheus_url = flags.prometheus_url;
+  if (!DurationFlag("resync-period", flags.resync_period, &dep_options.resync_period) ||
+      !DurationFlag("prometheus-interval", flags.prometheus_interval,
+                    &dep_options.prometheus_interval)) {
+    return 2;
+  }
+  DependencyControllerSlot dependencies(dep_options);
+  if (auto prepared = dependencies.Prepare(); !prepared) {
+    fmt::print(stderr, "tether: error: {}\n", prepared.error().message);
+    return 2;
+  }
+
+  log::Info("starting controller", {{"server", config->server},
+                                    {"context", config->context_name},
+                                    {"leader_elect", flags.leader_elect}});
+
+  std::atomic<bool> leading{!flags.leader_elect};
+  std::unique_ptr<kube::LeaderElector> elector;
+  if (flags.leader_elect) {
+    kube::LeaderElectionConfig le;
+    le.lease_namespace = flags.leader_election_namespace.empty() ? InClusterNamespace()
+                                                                 : flags.leader_election_namespace;
+    le.lease_name = flags.leader_election_id;
+    le.identity = Identity();
+    le.registry = &registry;
+    le.on_started_leading = [&leading, &dependencies, id = le.identity] {
+      leading = true;
+      dependencies.Act();
+      log::Info("became leader", {{"identity", id}});
+    };
+    le.on_stopped_leading = [&leading, &dependencies, id = le.identity] {
+      leading = false;
+      dependencies.StandDown(/*prepare_next=*/true);
+      log::Warn("stopped leading", {{"identity", id}});
+    };
+    le.on_new_leader = [](const std::string& who) {
+      log::Info("leader observed", {{"leader", who}});
+    };
+    if (auto valid = kube::ValidateLeaderElectionConfig(le); !valid) {
+      fmt::print(stderr, "tether: error: {}\n", valid.error().message);
+      return 2;
+    }
+    elector =
+        std::make_unique<kube::LeaderElector>(kube::MakeClientLeaseStore(**client), clock, le);
+  }
+
+  OpsServers ops;
+  auto readiness = [&]() -> Readiness {
+    if (!dependencies.HasSynced()) return {false, "caches not yet synced"};
+    if (!elector) return {true, "caches synced; leader election disabled"};
+    std::string leader = elector->Leader();
+    if (leader.empty()) return {false, "leader not yet known"};
+    return {true,
+            fmt::format("leader: {}{}", leader, elector->IsLeader() ? " (this replica)" : "")};
+  };
+  if (auto started = ops.Start(flags.metrics_bind_address, flags.health_probe_bind_address,
+                               registry, readiness);
+      !started) {
+    fmt::print(stderr, "tether: error: {}\n", started.error().message);
+    return 1;
+  }
+  log::Info("serving probes and metrics",
+            {{"metrics", flags.metrics_bind_address}, {"probes", flags.health_probe_bind_address}});
+
+  std::stop_source stop;
+  StopOnSignals(stop);
+  if (elector) {
+    while (!stop.stop_requested()) {
+      if (elector->Run(stop.get_token())) break;  // clean stop: the Lease was released
+      log::Warn("leadership lost; standing by for re-election");
+    }
+  } else {
+    dependencies.Act();
+    WaitForStop(stop.get_token());
+  }
+  dependencies.StandDown(/*prepare_next=*/false);
+  log::Info("shutting down");
+  ops.Stop();
+  return 0;
+}
+
+}  // namespace
+
+void RegisterControllerCommand(CLI::App& app) {
+  auto flags = std::make_shared<ControllerFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "controller", "Run the reconcilers (WorkloadDependency, scheduling gates), leader-elected");
+  AddConnectionFlags(cmd, flags->connection);
+  AddLogFlags(cmd, flags->log);
+  AddBoolFlag(cmd, "leader-elect", flags->leader_elect,
+              "Take part in leader election; only the leader reconciles");
+  AddFlag(cmd, "leader-election-namespace", flags->leader_election_namespace,
+          "Namespace of the leader-election Lease (default: the in-cluster namespace, else "
+          "\"default\")");
+  AddFlag(cmd, "leader-election-id", flags->leader_election_id,
+          "Name of the leader-election Lease");
+  AddFlag(cmd, "metrics-bind-address", flags->metrics_bind_address,
+          "Address for /metrics (\"0\" disables)");
+  AddFlag(cmd, "health-probe-bind-address", flags->health_probe_bind_address,
+          "Address for /healthz and /readyz (\"0\" disables)");
+  AddFlag(cmd, "namespaces", flags->namespaces,
+          "Only reconcile WorkloadDependencies in these namespaces (default: all)")
+      ->delimiter(',');
+  AddFlag(cmd, "exclude-namespaces", flags->exclude_namespaces,
+          "Never reconcile WorkloadDependencies in these namespaces")
+      ->delimiter(',');
+  AddFlag(cmd, "selector", flags->selector,
+          "Label selector: only reconcile WorkloadDependencies matching it (sharding)");
+  AddFlag(cmd, "workers", flags->workers, "Concurrent reconciles per controller")
+      ->check(CLI::PositiveNumber);
+  AddFlag(cmd, "resync-period", flags->resync_period,
+          "Periodic full resync (a safety net; events drive reconciliation)");
+  AddFlag(cmd, "prometheus-url", flags->prometheus_url,
+          "Prometheus base URL for prometheus dependencies (e.g. http://prometheus:9090)");
+  AddFlag(cmd, "prometheus-interval", flags->prometheus_interval,
+          "How often prometheus dependencies are queried");
+  cmd->callback([flags] { std::exit(Run(*flags)); });
+}
+
+}  // namespace tether::cli
