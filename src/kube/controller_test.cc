@@ -148,5 +148,70 @@ TEST(ControllerTest, StopWithIdleWorkersReturns) {
   EXPECT_FALSE(c.Running());
 }
 
+// One object, then a watch that stays open until stopped.
+class StaticListerWatcher final : public ListerWatcher {
+ public:
+  Result<ListResult> List(const ListOptions&) override {
+    ListResult r;
+    r.items.push_back(
+        {{"metadata", {{"namespace", "ns"}, {"name", "a"}, {"resourceVersion", "5"}}}});
+    r.resource_version = "5";
+    return r;
+  }
+  Result<void> Watch(const WatchOptions&, const std::function<bool(WatchEvent&&)>&,
+                     const std::stop_token& stop) override {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    cv.wait(lock, stop, [] { return false; });
+    return Fail(ErrorCode::kCancelled, "stopped");
+  }
+};
+
+TEST(ManagerTest, WithoutElectionSyncsThenRunsControllersUntilStopped) {
+  FakeClock clock;
+  metrics::Registry registry;
+  auto factory = std::make_unique<InformerFactory>(
+      [](const InformerOptions&) { return std::make_unique<StaticListerWatcher>(); }, clock,
+      &registry);
+  Manager m(clock, std::move(factory), nullptr, {.registry = &registry});
+  auto inf = m.informers().Get({.resource = resources::Pods()});
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> keys;
+  Controller& c =
+      m.AddController({.name = "pods"}, [&](const std::string& key) -> Result<ReconcileResult> {
+        std::lock_guard lock(mu);
+        keys.push_back(key);
+        cv.notify_all();
+        return ReconcileResult::Done();
+      });
+  inf->AddEventHandler({.on_add = [&c](const ObjectPtr& o) { c.Enqueue(ObjectKey(*o)); }});
+  EXPECT_FALSE(m.Ready());
+  std::jthread run([&](const std::stop_token& stop) { EXPECT_TRUE(m.Run(stop)); });
+  ASSERT_TRUE(WaitFor(mu, cv, [&] { return !keys.empty(); }));
+  EXPECT_EQ(keys[0], "ns/a");
+  EXPECT_TRUE(m.Ready());
+  EXPECT_TRUE(m.IsLeader());
+  EXPECT_TRUE(m.Healthy());
+  run.request_stop();
+  run.join();
+  EXPECT_FALSE(m.ControllersRunning());
+}
+
+TEST(ManagerTest, InvalidElectionConfigFailsRunAndHealth) {
+  FakeClock clock;
+  metrics::Registry registry;
+  auto factory = std::make_unique<InformerFactory>(
+      [](const InformerOptions&) { return std::make_unique<StaticListerWatcher>(); }, clock,
+      &registry);
+  Manager m(clock, std::move(factory), nullptr, {.leader_election = true, .registry = &registry});
+  auto r = m.Run(std::stop_token());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalid);
+  EXPECT_FALSE(m.Healthy());
+  EXPECT_FALSE(m.Ready());
+}
+
 }  // namespace
 }  // namespace tether::kube

@@ -107,6 +107,7 @@ bool Informer::WaitForSync(const std::stop_token& stop) const {
 void Informer::Run(const std::stop_token& stop) {
   std::uint64_t seed = options_.seed ? options_.seed : std::random_device{}();
   Backoff backoff(options_.backoff, seed);
+  std::mt19937 timeout_rng(static_cast<std::uint32_t>(seed));
   const std::string res = options_.resource.GroupResource();
   const std::string scope = options_.ns.empty() ? "*" : options_.ns;
   bool need_list = true;
@@ -150,6 +151,9 @@ void Informer::Run(const std::stop_token& stop) {
     wo.resource_version = LastSyncResourceVersion();
     wo.allow_bookmarks = true;
     wo.timeout_seconds = options_.watch_timeout_seconds;
+    if (wo.timeout_seconds <= 0) {
+      wo.timeout_seconds = std::uniform_int_distribution<int>(300, 599)(timeout_rng);
+    }
     bool expired = false;
     bool got_events = false;
     std::optional<std::string> error_event;

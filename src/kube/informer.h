@@ -93,7 +93,9 @@ struct InformerOptions {
   Transform transform;       // optional
   std::string transform_id;  // identifies the transform for InformerFactory sharing
   std::int64_t page_size = 500;
-  int watch_timeout_seconds = 0;  // 0: server default
+  // Server-side watch timeout; 0: a random 5-10 minutes per watch (as client-go does), so
+  // that many replicas do not reconnect in lockstep.
+  int watch_timeout_seconds = 0;
   BackoffPolicy backoff{.initial = std::chrono::milliseconds(800), .max = std::chrono::seconds(30)};
   std::uint64_t seed = 0;                 // backoff jitter seed; 0: random
   metrics::Registry* registry = nullptr;  // null: metrics::Registry::Default()
