@@ -18,8 +18,13 @@ std::string Seconds(Duration d) {
 }
 
 std::string WdKey(const Json& wd) {
-  if (!wd.contains("metadata") || !wd["metadata"].is_object()) return "?";
-  return wd["metadata"].value("namespace", "") + "/" + wd["metadata"].value("name", "");
+  if (!wd.is_object() || !wd.contains("metadata") || !wd["metadata"].is_object()) return "?";
+  const Json& meta = wd["metadata"];
+  auto str = [&](const char* key) {
+    auto it = meta.find(key);
+    return it != meta.end() && it->is_string() ? it->get<std::string>() : std::string("?");
+  };
+  return str("namespace") + "/" + str("name");
 }
 
 bool IsPaused(const Json& wd) {
@@ -326,7 +331,8 @@ std::string FormatWhen(TimePoint t, TimePoint now) {
   return shown + " (" + FormatDuration(-delta) + " ago)";
 }
 
-std::string ExplainWorkloadDependency(const Json& wd, const Json& dependent, TimePoint now) {
+static std::string ExplainWorkloadDependencyUnchecked(const Json& wd, const Json& dependent,
+                                                      TimePoint now) {
   std::string ns = wd.contains("metadata") && wd["metadata"].is_object()
                        ? wd["metadata"].value("namespace", "")
                        : "";
@@ -355,9 +361,10 @@ bool IsReferenced(std::string_view workload_key, const std::vector<Json>& worklo
   return false;
 }
 
-std::string ExplainWorkload(std::string_view kind, std::string_view ns, std::string_view name,
-                            const Json& workload, const std::vector<Json>& workload_dependencies,
-                            TimePoint now) {
+static std::string ExplainWorkloadUnchecked(std::string_view kind, std::string_view ns,
+                                            std::string_view name, const Json& workload,
+                                            const std::vector<Json>& workload_dependencies,
+                                            TimePoint now) {
   std::string key = fmt::format("{}/{}/{}", kind, ns, name);
   std::string out;
   if (workload.is_null()) {
@@ -413,6 +420,26 @@ std::string ExplainWorkload(std::string_view kind, std::string_view ns, std::str
     for (const auto& d : dependents) out += d + "\n";
   }
   return out;
+}
+
+std::string ExplainWorkloadDependency(const Json& wd, const Json& dependent, TimePoint now) {
+  try {
+    return ExplainWorkloadDependencyUnchecked(wd, dependent, now);
+  } catch (const std::exception& e) {  // malformed object from the cluster
+    return fmt::format("WorkloadDependency {}: cannot be explained, the object is malformed: {}\n",
+                       WdKey(wd), e.what());
+  }
+}
+
+std::string ExplainWorkload(std::string_view kind, std::string_view ns, std::string_view name,
+                            const Json& workload, const std::vector<Json>& workload_dependencies,
+                            TimePoint now) {
+  try {
+    return ExplainWorkloadUnchecked(kind, ns, name, workload, workload_dependencies, now);
+  } catch (const std::exception& e) {
+    return fmt::format("{}/{}/{}: cannot be explained, an object is malformed: {}\n", kind, ns,
+                       name, e.what());
+  }
 }
 
 }  // namespace tether::deps

@@ -206,9 +206,19 @@ TEST(ExplainTest, OrphanedRecordIsPointedOut) {
                               "shop/payments-needs-database (saved replicas: 3)"));
 }
 
+TEST(ExplainTest, MalformedObjectsGiveAMessageNotACrash) {
+  json wd = PaymentsWd(json::object());
+  wd["metadata"]["namespace"] = 7;
+  EXPECT_THAT(ExplainWorkloadDependency(wd, RunningPayments(), kT0),
+              HasSubstr("WorkloadDependency ?/payments-needs-database: cannot be explained"));
+  EXPECT_THAT(ExplainWorkload("Deployment", "shop", "payments", RunningPayments(), {wd}, kT0),
+              HasSubstr("cannot be explained"));
+}
+
 TEST(ExplainTest, FormatWhenUsesTimeOfDayOnTheSameDay) {
   EXPECT_EQ(FormatWhen(kT0 + 90s, kT0), "03:01:30Z (in 1m30s)");
   EXPECT_EQ(FormatWhen(kT0, kT0), "03:00:00Z (now)");
+  EXPECT_EQ(FormatWhen(kT0 + 2600ms, kT0), "03:00:02Z (in 3s)");
   EXPECT_EQ(FormatWhen(kT0 - 24h, kT0), "2026-06-14T03:00:00Z (24h0m0s ago)");
 }
 

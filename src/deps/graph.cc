@@ -103,12 +103,8 @@ std::string CssClass(std::string_view phase) {
   return out;
 }
 
-}  // namespace
-
-Graph BuildGraph(const std::vector<Json>& workload_dependencies) {
-  Graph g;
-  std::set<std::string> namespaces;
-  for (const Json& wd : workload_dependencies) {
+void AddWorkloadDependency(Graph& g, const Json& wd, std::set<std::string>& namespaces) {
+  {
     const Json empty = Json::object();
     const Json& meta =
         wd.contains("metadata") && wd["metadata"].is_object() ? wd["metadata"] : empty;
@@ -118,7 +114,7 @@ Graph BuildGraph(const std::vector<Json>& workload_dependencies) {
     if (!spec) {
       g.problems.push_back(
           fmt::format("WorkloadDependency {}: invalid spec: {}", wd_key, spec.error().message));
-      continue;
+      return;
     }
     Status status = DecodeStatus(wd.contains("status") ? wd["status"] : Json());
     std::string phase = status.phase ? std::string(PhaseName(*status.phase)) : "";
@@ -147,6 +143,9 @@ Graph BuildGraph(const std::vector<Json>& workload_dependencies) {
       g.edges.push_back(std::move(e));
     }
   }
+}
+
+void FinishGraph(Graph& g, const std::set<std::string>& namespaces) {
   // Dependency-only nodes take the state tether observed for them.
   std::set<std::string> dependents;
   for (const auto& e : g.edges) dependents.insert(e.from);
@@ -156,6 +155,20 @@ Graph BuildGraph(const std::vector<Json>& workload_dependencies) {
     Worsen(n.phase, n.message, e.state, e.message);
   }
   g.single_namespace = namespaces.size() <= 1;
+}
+}  // namespace
+
+Graph BuildGraph(const std::vector<Json>& workload_dependencies) {
+  Graph g;
+  std::set<std::string> namespaces;
+  for (const Json& wd : workload_dependencies) {
+    try {
+      AddWorkloadDependency(g, wd, namespaces);
+    } catch (const std::exception& e) {  // a malformed object must not hide the others
+      g.problems.push_back(fmt::format("a WorkloadDependency could not be read: {}", e.what()));
+    }
+  }
+  FinishGraph(g, namespaces);
   return g;
 }
 

@@ -116,6 +116,15 @@ TEST(GraphTest, InvalidWorkloadDependenciesAreReportedNotDrawn) {
   EXPECT_THAT(RenderText(g), HasSubstr("! WorkloadDependency shop/broken: invalid spec"));
 }
 
+TEST(GraphTest, MalformedObjectIsReportedAndTheOthersAreDrawn) {
+  std::vector<json> wds = Shop();
+  wds.push_back({{"metadata", {{"namespace", 7}, {"name", "weird"}}}});
+  Graph g = BuildGraph(wds);
+  EXPECT_EQ(g.nodes.size(), 4u);
+  ASSERT_EQ(g.problems.size(), 1u);
+  EXPECT_THAT(g.problems[0], HasSubstr("could not be read"));
+}
+
 TEST(GraphTest, MutualDependenciesPrintACycleMarkerInsteadOfLoopingForever) {
   std::vector<json> wds = {
       Wd("m", "a", "Deployment", "a", {On("Deployment", "b")}, json::object()),

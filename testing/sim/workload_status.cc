@@ -195,7 +195,9 @@ Json JobStatus(const Json& obj, const StatusInput& in) {
 Json CronJobStatus(const Json& obj, const StatusInput& in) {
   Json s = Json::object();
   if (!BoolAt(obj, {"spec", "suspend"})) {
-    std::string ns = obj["metadata"].value("namespace", "");
+    std::string ns = obj.contains("metadata") && obj["metadata"].is_object()
+                         ? obj["metadata"].value("namespace", "")
+                         : "";
     s["active"] = Json::array({{{"apiVersion", "batch/v1"},
                                 {"kind", "Job"},
                                 {"name", Name(obj) + "-sim"},
