@@ -7,6 +7,7 @@
 #include <set>
 
 #include "kube/selector.h"
+#include "testing/patch.h"
 
 namespace tether::testing {
 namespace {
@@ -168,118 +169,20 @@ Json YamlToJson(const YAML::Node& node) {
   }
 }
 
-// Strategic-merge-patch approximation used until testing/patch.h provides the real algorithm:
-// merge by well-known list keys, honour $patch: delete on list elements and
-// $deleteFromPrimitiveList, union for finalizers.
-const std::map<std::string, std::string>& MergeKeys() {
-  static const std::map<std::string, std::string> keys = {{"containers", "name"},
-                                                          {"initContainers", "name"},
-                                                          {"ephemeralContainers", "name"},
-                                                          {"volumes", "name"},
-                                                          {"env", "name"},
-                                                          {"volumeMounts", "mountPath"},
-                                                          {"ports", "containerPort"},
-                                                          {"conditions", "type"},
-                                                          {"schedulingGates", "name"},
-                                                          {"imagePullSecrets", "name"},
-                                                          {"ownerReferences", "uid"},
-                                                          {"tolerations", "key"}};
-  return keys;
-}
-
-void StrategicMerge(Json& target, const Json& patch);
-
-void MergeList(Json& target, const Json& patch, const std::string& key) {
-  if (!target.is_array()) target = Json::array();
-  Json added = Json::array();  // without $setElementOrder, new elements come first
-  for (const auto& item : patch) {
-    if (!item.is_object() || !item.contains(key)) {
-      target.push_back(item);
-      continue;
+// A tether::Error from testing/patch.h as the metav1.Status kube-apiserver sends.
+ApiError FromPatchError(const Error& e, const std::vector<ApplyConflict>& conflicts) {
+  ApiError out{e.http_status != 0 ? e.http_status : 500, e.reason, e.message, nullptr};
+  if (out.code == 422 || out.code == 415) out.details = Json::object();
+  if (!conflicts.empty()) {
+    Json causes = Json::array();
+    for (const auto& c : conflicts) {
+      causes.push_back({{"reason", "FieldManagerConflict"},
+                        {"message", "conflict with " + c.manager},
+                        {"field", c.field}});
     }
-    auto it = std::find_if(target.begin(), target.end(), [&](const Json& t) {
-      return t.is_object() && t.contains(key) && t[key] == item[key];
-    });
-    if (item.value("$patch", "") == "delete") {
-      if (it != target.end()) target.erase(it);
-      continue;
-    }
-    if (it == target.end()) {
-      Json clean = item;
-      clean.erase("$patch");
-      added.push_back(clean);
-    } else {
-      StrategicMerge(*it, item);
-    }
+    out.details = Json{{"causes", causes}};
   }
-  if (!added.empty()) {
-    for (auto& e : target) added.push_back(std::move(e));
-    target = std::move(added);
-  }
-}
-
-void StrategicMerge(Json& target, const Json& patch) {
-  if (!patch.is_object()) {
-    target = patch;
-    return;
-  }
-  if (!target.is_object()) target = Json::object();
-  if (patch.value("$patch", "") == "replace") {
-    target = patch;
-    target.erase("$patch");
-    return;
-  }
-  for (auto it = patch.begin(); it != patch.end(); ++it) {
-    const std::string& k = it.key();
-    if (k.starts_with("$setElementOrder/") || k == "$patch" || k == "$retainKeys") continue;
-    if (k.starts_with("$deleteFromPrimitiveList/")) {
-      std::string field = k.substr(std::string("$deleteFromPrimitiveList/").size());
-      if (target.contains(field) && target[field].is_array()) {
-        auto& arr = target[field];
-        for (const auto& del : it.value()) {
-          arr.erase(std::remove(arr.begin(), arr.end(), del), arr.end());
-        }
-      }
-      continue;
-    }
-    if (it.value().is_null()) {
-      target.erase(k);
-      continue;
-    }
-    auto mk = MergeKeys().find(k);
-    if (it.value().is_array() && mk != MergeKeys().end()) {
-      bool replace = std::any_of(it.value().begin(), it.value().end(), [](const Json& e) {
-        return e.is_object() && e.value("$patch", "") == "replace";
-      });
-      if (replace) {
-        Json list = Json::array();
-        for (const auto& e : it.value()) {
-          if (!(e.is_object() && e.value("$patch", "") == "replace")) list.push_back(e);
-        }
-        target[k] = list;
-      } else {
-        MergeList(target[k], it.value(), mk->second);
-      }
-    } else if (it.value().is_array() && k == "finalizers") {
-      // Primitive lists merge as a union, the patch's new items first (as kube-apiserver does).
-      Json merged = Json::array();
-      const Json old = target.contains(k) && target[k].is_array() ? target[k] : Json::array();
-      for (const auto& v : it.value()) {
-        if (std::find(old.begin(), old.end(), v) == old.end()) merged.push_back(v);
-      }
-      for (const auto& v : old) merged.push_back(v);
-      target[k] = merged;
-    } else if (it.value().is_object()) {
-      StrategicMerge(target[k], it.value());
-    } else {
-      target[k] = it.value();
-    }
-  }
-}
-
-ApiError PatchRejected() {
-  return {422, "Invalid", "the server rejected our request due to an error in our request",
-          Json::object()};
+  return out;
 }
 
 ApiError OptionsInvalid(const std::string& kind, const FieldError& e) {
@@ -375,7 +278,6 @@ void ApiBackend::PrepareForCreate(const ResourceType& type, Json& obj) const {
   md["creationTimestamp"] = FormatRfc3339(clock_.Now());
   md.erase("deletionTimestamp");
   md.erase("deletionGracePeriodSeconds");
-  md.erase("managedFields");
   if (type.tracks_generation) {
     md["generation"] = 1;
   } else {
@@ -842,7 +744,6 @@ ApiResult<Json> ApiBackend::UpdateLocked(const ResourceType& type, const Json* c
         nmd.erase(f);
       }
     }
-    nmd.erase("managedFields");
     if (type.has_status) {
       if (current->contains("status")) {
         next["status"] = (*current)["status"];
@@ -958,29 +859,45 @@ ApiResult<Json> ApiBackend::Patch(const ResourceType& type, const std::string& n
     auto current = store_.Get(gr, key_ns, name);
     if (!current) {
       if (apply && sub == Subresource::kNone) {
-        Json obj = patch;
-        Meta(obj)["name"] = name;
-        auto made = Create(type, ns, obj, params.dry_run);
+        ApplyOptions opts;
+        opts.manager = params.field_manager;
+        opts.force = params.force;
+        opts.now = FormatRfc3339(clock_.Now());
+        opts.has_status_subresource = type.has_status;
+        auto obj = ApplyServerSideApply(nullptr, patch, opts);
+        if (!obj) return Err(FromPatchError(obj.error(), {}));
+        Meta(*obj)["name"] = name;
+        auto made = Create(type, ns, *obj, params.dry_run);
         if (made && created != nullptr) *created = true;
         return made;
       }
       return Err(NotFound(type.resource, type.group, name));
     }
     Json view = sub == Subresource::kScale ? ScaleFor(type, *current) : Served(type, *current);
-    Json patched;
-    try {
-      if (json_patch) {
-        patched = view.patch(patch);
-      } else if (merge) {
-        patched = view;
-        patched.merge_patch(patch);
-      } else {
-        patched = view;
-        StrategicMerge(patched, patch);
-      }
-    } catch (const Json::exception&) {
-      return Err(PatchRejected());
+    const std::string view_api_version =
+        sub == Subresource::kScale ? "autoscaling/v1" : type.ApiVersion();
+    const std::string view_kind = sub == Subresource::kScale ? "Scale" : type.kind;
+    Result<Json> applied;
+    std::vector<ApplyConflict> conflicts;
+    if (json_patch) {
+      applied = ApplyJsonPatch(view, patch);
+    } else if (merge) {
+      applied = ApplyMergePatch(view, patch);
+    } else if (strategic) {
+      applied = ApplyStrategicMergePatch(view, patch, view_api_version, view_kind);
+    } else {
+      ApplyOptions opts;
+      opts.manager = params.field_manager;
+      opts.force = params.force;
+      opts.now = FormatRfc3339(clock_.Now());
+      opts.subresource =
+          sub == Subresource::kStatus ? "status" : (sub == Subresource::kScale ? "scale" : "");
+      opts.has_status_subresource = type.has_status;
+      opts.conflicts = &conflicts;
+      applied = ApplyServerSideApply(&view, patch, opts);
     }
+    if (!applied) return Err(FromPatchError(applied.error(), conflicts));
+    Json patched = std::move(*applied);
     // The patch may carry a resourceVersion precondition; otherwise it applies to what we read.
     std::string rv_in_patch;
     if (patched.is_object() && patched.contains("metadata") && patched["metadata"].is_object()) {

@@ -364,17 +364,13 @@ std::vector<Case> Cases() {
                      {{"metadata",
                        {{"name", "fin-cm"},
                         {"finalizers", {"example.com/a", "example.com/b", "example.com/c"}}}}});
+         CreateOrDie(s, "apiextensions.k8s.io/v1", "customresourcedefinitions", "", WidgetCrd());
+         CreateOrDie(s, "capture.example.com/v1", "widgets", "default", Widget("scaled", 2));
        },
        {{10, "fixture pod not reconstructed"},
         {11, "fixture pod not reconstructed"},
         {12, "fixture pod not reconstructed"},
-        {15, "server-side apply field ownership is not implemented"},
-        {16, "server-side apply field ownership is not implemented"},
-        {17, "server-side apply field ownership is not implemented"},
-        {19, "server-side apply field ownership is not implemented"},
-        {20, "server-side apply field ownership is not implemented"},
-        {23, "server-side apply field ownership is not implemented"},
-        {24, "server-side apply field ownership is not implemented"}},
+        {23, "the captured widget had more generations (earlier scale writes) than the fixture"}},
        {}},
       {"06-scheduling-gates",
        [](ApiServer& s) {
