@@ -112,6 +112,9 @@ std::string Identity() {
 
 int Run(const ControllerFlags& flags) {
   if (!ApplyLogFlags(flags.log)) return 2;
+  // Before any thread starts, so every thread inherits the blocked signal mask.
+  std::stop_source stop;
+  StopOnSignals(stop);
   Clock& clock = RealClock::Instance();
   kube::LoadOptions load;
   load.kubeconfig = flags.connection.kubeconfig;
@@ -202,8 +205,6 @@ int Run(const ControllerFlags& flags) {
   log::Info("serving probes and metrics",
             {{"metrics", flags.metrics_bind_address}, {"probes", flags.health_probe_bind_address}});
 
-  std::stop_source stop;
-  StopOnSignals(stop);
   if (elector) {
     while (!stop.stop_requested()) {
       if (elector->Run(stop.get_token())) break;  // clean stop: the Lease was released
