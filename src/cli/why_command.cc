@@ -75,21 +75,28 @@ int RunWhy(const WhyFlags& flags) {
     fmt::print(stderr, "tether why: {}\n", conn.error().ToString());
     return 1;
   }
-  kube::Client& client = *conn->client;
   std::string ns = flags.namespace_.empty() ? conn->default_namespace : flags.namespace_;
+  auto text = Why(*conn->client, *target, ns, clock.Now());
+  if (!text) {
+    fmt::print(stderr, "tether why: {}\n", text.error().message);
+    return 1;
+  }
+  fmt::print("{}", *text);
+  return 0;
+}
 
-  if (target->type == WhyTarget::Type::kWorkloadDependency) {
-    auto wd = GetOptional(client, WorkloadDependencyResource(), ns, target->name);
-    if (!wd) {
-      fmt::print(stderr, "tether why: {}\n", wd.error().ToString());
-      return 1;
-    }
+}  // namespace
+
+Result<std::string> Why(kube::Client& client, const WhyTarget& target, const std::string& ns,
+                        TimePoint now) {
+  if (target.type == WhyTarget::Type::kWorkloadDependency) {
+    auto wd = GetOptional(client, WorkloadDependencyResource(), ns, target.name);
+    if (!wd) return tl::unexpected(wd.error());
     if (!*wd) {
-      fmt::print(stderr,
-                 "tether why: WorkloadDependency \"{}\" not found in namespace \"{}\" (list them "
-                 "with `kubectl get wd -n {}`, or pass -n)\n",
-                 target->name, ns, ns);
-      return 1;
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("WorkloadDependency \"{}\" not found in namespace \"{}\" (list "
+                              "them with `kubectl get wd -n {}`, or pass -n)",
+                              target.name, ns, ns));
     }
     const kube::Json& spec = (**wd).value("spec", kube::Json::object());
     kube::Json dependent = nullptr;
@@ -98,44 +105,29 @@ int RunWhy(const WhyFlags& flags) {
       auto resource = WorkloadResource(Lower(d.value("kind", "")));
       if (resource) {
         auto obj = GetOptional(client, *resource, d.value("namespace", ns), d.value("name", ""));
-        if (!obj) {
-          fmt::print(stderr, "tether why: {}\n", obj.error().ToString());
-          return 1;
-        }
+        if (!obj) return tl::unexpected(obj.error());
         if (*obj) dependent = std::move(**obj);
       }
     }
-    fmt::print("{}", deps::ExplainWorkloadDependency(**wd, dependent, clock.Now()));
-    return 0;
+    return deps::ExplainWorkloadDependency(**wd, dependent, now);
   }
 
-  auto workload = GetOptional(client, target->resource, ns, target->name);
-  if (!workload) {
-    fmt::print(stderr, "tether why: {}\n", workload.error().ToString());
-    return 1;
-  }
+  auto workload = GetOptional(client, target.resource, ns, target.name);
+  if (!workload) return tl::unexpected(workload.error());
   // Dependents and dependencies may live in other namespaces: look cluster-wide when allowed.
   auto wds = ListWorkloadDependencies(client, "");
   if (!wds && wds.error().code == ErrorCode::kForbidden) wds = ListWorkloadDependencies(client, ns);
-  if (!wds) {
-    fmt::print(stderr, "tether why: {}\n", wds.error().message);
-    return 1;
-  }
-  std::string key = fmt::format("{}/{}/{}", target->resource.kind, ns, target->name);
+  if (!wds) return tl::unexpected(wds.error());
+  std::string key = fmt::format("{}/{}/{}", target.resource.kind, ns, target.name);
   if (!*workload && !deps::IsReferenced(key, *wds)) {
-    fmt::print(stderr,
-               "tether why: {} \"{}\" not found in namespace \"{}\" and no WorkloadDependency "
-               "refers to it (check the name, or pass -n)\n",
-               target->resource.kind, target->name, ns);
-    return 1;
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("{} \"{}\" not found in namespace \"{}\" and no WorkloadDependency "
+                            "refers to it (check the name, or pass -n)",
+                            target.resource.kind, target.name, ns));
   }
-  fmt::print(
-      "{}", deps::ExplainWorkload(target->resource.kind, ns, target->name,
-                                  *workload ? **workload : kube::Json(nullptr), *wds, clock.Now()));
-  return 0;
+  return deps::ExplainWorkload(target.resource.kind, ns, target.name,
+                               *workload ? **workload : kube::Json(nullptr), *wds, now);
 }
-
-}  // namespace
 
 Result<WhyTarget> ParseWhyTarget(std::string_view arg) {
   auto slash = arg.find('/');

@@ -10,7 +10,9 @@
 #include <string_view>
 
 #include "cli/flags.h"
+#include "common/clock.h"
 #include "common/error.h"
+#include "kube/client.h"
 #include "kube/resource.h"
 
 namespace tether::cli {
@@ -27,6 +29,11 @@ struct WhyTarget {
 // "workloaddependency.tether.dev/x", ... (kubectl's names and short names). Errors list what is
 // accepted.
 Result<WhyTarget> ParseWhyTarget(std::string_view arg);
+
+// The explanation of `target` in namespace `ns` at `now`, read through `client`. kNotFound
+// (with a message saying what to check) when there is nothing to explain.
+Result<std::string> Why(kube::Client& client, const WhyTarget& target, const std::string& ns,
+                        TimePoint now);
 
 void RegisterWhyCommand(CLI::App& app);
 
