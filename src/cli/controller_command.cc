@@ -171,9 +171,10 @@ int Run(const ControllerFlags& flags) {
       dependencies.Act();
       log::Info("became leader", {{"identity", id}});
     };
-    le.on_stopped_leading = [&leading, &dependencies, id = le.identity] {
+    le.on_stopped_leading = [&leading, &dependencies, &stop, id = le.identity] {
       leading = false;
-      dependencies.StandDown(/*prepare_next=*/true);
+      // Lost (not released at shutdown): warm a fresh controller for the next term.
+      dependencies.StandDown(/*prepare_next=*/!stop.stop_requested());
       log::Warn("stopped leading", {{"identity", id}});
     };
     le.on_new_leader = [](const std::string& who) {
