@@ -1,0 +1,461 @@
+// Integration tests of the GateController against the embedded API server (real HTTPS, real
+// watches, kube-apiserver scheduling-gate rules). Time-driven behaviour runs on a FakeClock;
+// tests wait on conditions with generous deadlines, never sleep for synchronisation.
+#include "gates/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "testing/apiserver.h"
+
+namespace tether::gates {
+namespace {
+
+using std::chrono::seconds;
+
+template <typename Pred>
+bool Eventually(Pred pred, FakeClock* advance = nullptr) {
+  auto end = std::chrono::steady_clock::now() + seconds(20);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    // Lets backoff timers of reconnecting informers fire when a test breaks watches.
+    if (advance != nullptr) advance->Advance(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+Json Pod(const std::string& name, const std::vector<std::string>& gates,
+         const std::map<std::string, std::string>& annotations, const std::string& sa = "default") {
+  Json g = Json::array();
+  for (const auto& n : gates) g.push_back({{"name", n}});
+  Json a = Json::object();
+  for (const auto& [k, v] : annotations) a[k] = v;
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"annotations", a}}},
+          {"spec",
+           {{"schedulingGates", g},
+            {"serviceAccountName", sa},
+            {"containers", {{{"name", "c"}, {"image", "nginx"}}}}}}};
+}
+
+Json ConfigMap(const std::string& name, Json data = Json::object()) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}}},
+          {"data", std::move(data)}};
+}
+
+class GateControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::ApiServerOptions so;
+    so.clock = &clock_;
+    so.bookmark_interval = std::chrono::milliseconds(500);
+    so.namespaces.push_back("other");
+    auto s = testing::ApiServer::Start(so);
+    ASSERT_TRUE(s) << s.error().ToString();
+    server_ = std::move(*s);
+    auto cert = server_->IssueClientCert("tether", {"system:masters"});
+    ASSERT_TRUE(cert);
+    kube::RestConfig rc;
+    rc.server = server_->url();
+    rc.ca_pem = server_->ca_pem();
+    rc.client_cert_pem = cert->cert_pem;
+    rc.client_key_pem = cert->key_pem;
+    auto c = kube::Client::Create(rc, clock_, {.qps = 1e6, .burst = 1000000});
+    ASSERT_TRUE(c) << c.error().ToString();
+    client_ = std::move(*c);
+  }
+  void TearDown() override { controller_.reset(); }
+
+  GateControllerOptions Options() {
+    GateControllerOptions o;
+    o.clock = &clock_;
+    o.client = client_.get();
+    o.registry = &registry_;
+    return o;
+  }
+  void StartController(GateControllerOptions o) {
+    auto c = GateController::Create(std::move(o));
+    ASSERT_TRUE(c) << c.error().ToString();
+    controller_ = std::move(*c);
+    controller_->Start();
+    ASSERT_TRUE(Eventually([&] { return controller_->HasSynced(); }));
+  }
+  void StartController() { StartController(Options()); }
+
+  void Create(const std::string& av, const std::string& res, const std::string& ns, Json obj) {
+    auto r = server_->Create(av, res, ns, std::move(obj));
+    ASSERT_TRUE(r) << r.error().ToString();
+  }
+  std::vector<std::string> Gates(const std::string& name, const std::string& ns = "default") {
+    auto p = server_->Get("v1", "pods", ns, name);
+    return p ? SchedulingGates(*p) : std::vector<std::string>{"<pod missing>"};
+  }
+  // Events about `pod` with `reason`; messages.
+  std::vector<std::string> Events(const std::string& pod, const std::string& reason,
+                                  const std::string& ns = "default") {
+    std::vector<std::string> out;
+    auto l = server_->List("v1", "events", ns);
+    if (!l) return out;
+    for (const auto& e : (*l)["items"]) {
+      if (e["involvedObject"].value("name", "") == pod && e.value("reason", "") == reason) {
+        out.push_back(e.value("message", ""));
+      }
+    }
+    return out;
+  }
+  bool HasEvent(const std::string& pod, const std::string& reason, const std::string& needle,
+                const std::string& ns = "default") {
+    return Eventually([&] {
+      for (const auto& m : Events(pod, reason, ns)) {
+        if (m.find(needle) != std::string::npos) return true;
+      }
+      return false;
+    });
+  }
+
+  FakeClock clock_;
+  metrics::Registry registry_;
+  std::unique_ptr<testing::ApiServer> server_;
+  std::unique_ptr<kube::Client> client_;
+  std::unique_ptr<GateController> controller_;
+};
+
+const char kDb[] = "gate.tether.dev/database";
+const char kCfg[] = "gate.tether.dev/config";
+
+TEST_F(GateControllerTest, GatesOpenIndependentlyInOnePatchAndForeignGatesStay) {
+  StartController();
+  Create(
+      "v1", "pods", "default",
+      Pod("web", {kDb, "example.com/quota", kCfg},
+          {{kDb,
+            R"j({"apiVersion":"apps/v1","kind":"Deployment","name":"db","expression":"has(resource.status.readyReplicas) && resource.status.readyReplicas >= 1"})j"},
+           {kCfg, R"j({"kind":"ConfigMap","name":"app-config"})j"}}));
+  Json dep = {{"apiVersion", "apps/v1"},
+              {"kind", "Deployment"},
+              {"metadata", {{"name", "db"}}},
+              {"spec",
+               {{"replicas", 1},
+                {"selector", {{"matchLabels", {{"app", "db"}}}}},
+                {"template",
+                 {{"metadata", {{"labels", {{"app", "db"}}}}},
+                  {"spec", {{"containers", {{{"name", "c"}, {"image", "pg"}}}}}}}}}}};
+  Create("apps/v1", "deployments", "default", dep);
+  ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 2; }));
+  EXPECT_EQ(Gates("web"), (std::vector<std::string>{kDb, "example.com/quota", kCfg}));
+
+  Create("v1", "configmaps", "default", ConfigMap("app-config"));
+  ASSERT_TRUE(Eventually([&] {
+    return Gates("web") == std::vector<std::string>{kDb, "example.com/quota"};
+  }));
+  EXPECT_TRUE(HasEvent("web", "GateRemoved", kCfg));
+
+  // (The EventRecorder names Events by timestamp: keep two removals apart on the fake clock.)
+  clock_.Advance(seconds(1));
+  auto d = server_->Get("apps/v1", "deployments", "default", "db");
+  ASSERT_TRUE(d);
+  (*d)["status"] = {{"replicas", 1}, {"readyReplicas", 1}};
+  ASSERT_TRUE(server_->UpdateStatus("apps/v1", "deployments", "default", *d));
+  ASSERT_TRUE(
+      Eventually([&] { return Gates("web") == std::vector<std::string>{"example.com/quota"}; }));
+  EXPECT_TRUE(HasEvent("web", "GateRemoved", kDb));
+  // No tether gate left: the pod leaves the cache and the watches stop.
+  EXPECT_TRUE(Eventually([&] { return controller_->WatchCount() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return controller_->CachedPods() == 0; }));
+  EXPECT_NE(registry_.Serialize().find("tether_gate_evaluations_total{result=\"true\"}"),
+            std::string::npos);
+}
+
+TEST_F(GateControllerTest, SeveralSatisfiedGatesGoInOnePatch) {
+  Create("v1", "configmaps", "default", ConfigMap("a"));
+  Create("v1", "configmaps", "default", ConfigMap("b"));
+  Create("v1", "pods", "default",
+         Pod("two", {kDb, kCfg},
+             {{kDb, R"j({"kind":"ConfigMap","name":"a"})j"},
+              {kCfg, R"j({"kind":"ConfigMap","name":"b"})j"}}));
+  StartController();
+  ASSERT_TRUE(Eventually([&] { return Gates("two").empty(); }));
+  EXPECT_EQ(server_->RequestCount("patch", "pods"), 1);
+  EXPECT_EQ(server_->RequestCount("update", "pods"), 0);
+}
+
+TEST_F(GateControllerTest, ErrorsKeepTheGateAndProduceOneWarning) {
+  StartController();
+  Create("v1", "configmaps", "default", ConfigMap("c", {{"n", "x"}}));
+  struct Case {
+    std::string pod, annotation, reason, needle;
+  } cases[] = {
+      {"typo", R"j({"kind":"ConfigMap","name":"c","expresion":"true"})j", "GateInvalid",
+       "unknown field \"expresion\""},
+      {"nojson", "{", "GateInvalid", "not valid JSON"},
+      {"nokind", R"j({"name":"c"})j", "GateInvalid", "\"kind\" is required"},
+      {"badcel", R"j({"kind":"ConfigMap","name":"c","expression":"resorce.x"})j", "GateInvalid",
+       "does not compile"},
+      {"nonbool", R"j({"kind":"ConfigMap","name":"c","expression":"resource.data.n"})j",
+       "GateEvaluationError", "must return a bool"},
+      {"evalerr",
+       R"j({"kind":"ConfigMap","name":"c","expression":"resource.data.missing == 'x'"})j",
+       "GateEvaluationError", "evaluation failed"},
+      {"costly",
+       R"j({"kind":"ConfigMap","name":"c","expression":"[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, [1,2,3,4,5,6,7,8,9,10].all(f, a+b+c+d+e+f > 0))))))"})j",
+       "GateEvaluationError", "cost budget"},
+      {"unknownkind", R"j({"apiVersion":"nope.example.com/v1","kind":"Thing","name":"c"})j",
+       "GateReferenceUnknown", "Thing"},
+  };
+  for (const auto& tc : cases) {
+    Create("v1", "pods", "default", Pod(tc.pod, {kCfg}, {{kCfg, tc.annotation}}));
+  }
+  Create("v1", "pods", "default", Pod("missing", {kCfg}, {}));
+  for (const auto& tc : cases) {
+    EXPECT_TRUE(HasEvent(tc.pod, tc.reason, tc.needle)) << tc.pod;
+  }
+  EXPECT_TRUE(HasEvent("missing", "GateAnnotationMissing", "missing"));
+  // Changes of the referenced object re-evaluate, but the same problem is not repeated.
+  auto errors = [&] {
+    return registry_
+        .AddCounter("tether_gate_evaluations_total", "Gate condition evaluations by result.",
+                    {"result"})
+        .WithLabels({"error"})
+        ->Value();
+  };
+  const double before = errors();
+  auto cm = server_->Get("v1", "configmaps", "default", "c");
+  ASSERT_TRUE(cm);
+  (*cm)["data"]["other"] = "y";
+  ASSERT_TRUE(server_->Update("v1", "configmaps", "default", *cm));
+  clock_.Advance(seconds(11));  // the retry of the unknown kind
+  // nonbool, evalerr and costly are evaluated again.
+  EXPECT_TRUE(Eventually([&] { return errors() >= before + 3; }));
+  for (const auto& tc : cases) {
+    EXPECT_EQ(Gates(tc.pod), std::vector<std::string>{kCfg}) << tc.pod;
+    auto ev = server_->List("v1", "events", "default");
+    int count = 0;
+    for (const auto& e : (*ev)["items"]) {
+      if (e["involvedObject"].value("name", "") == tc.pod && e.value("reason", "") == tc.reason) {
+        count += e.value("count", 1);
+      }
+    }
+    EXPECT_EQ(count, 1) << tc.pod;
+  }
+}  // namespace
+
+TEST_F(GateControllerTest, AnnotationEditedAfterCreationIsPickedUp) {
+  StartController();
+  Create("v1", "configmaps", "default", ConfigMap("c"));
+  Create("v1", "pods", "default",
+         Pod("p", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"c","expresion":"true"})j"}}));
+  ASSERT_TRUE(HasEvent("p", "GateInvalid", "expresion"));
+  auto pod = server_->Get("v1", "pods", "default", "p");
+  ASSERT_TRUE(pod);
+  (*pod)["metadata"]["annotations"][kCfg] = R"j({"kind":"ConfigMap","name":"c"})j";
+  ASSERT_TRUE(server_->Update("v1", "pods", "default", *pod));
+  EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }));
+}
+
+TEST_F(GateControllerTest, ReferencedObjectDeletedAndRecreated) {
+  StartController();
+  Create("v1", "configmaps", "default", ConfigMap("flag", {{"ready", "false"}}));
+  Create(
+      "v1", "pods", "default",
+      Pod("p", {kCfg},
+          {{kCfg,
+            R"j({"kind":"ConfigMap","name":"flag","expression":"resource.data.ready == 'true'"})j"}}));
+  ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 1; }));
+  ASSERT_TRUE(server_->Delete("v1", "configmaps", "default", "flag"));
+  Create("v1", "configmaps", "default", ConfigMap("flag", {{"ready", "true"}}));
+  EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }));
+}
+
+TEST_F(GateControllerTest, CrdInstalledAfterThePod) {
+  StartController();
+  Create(
+      "v1", "pods", "default",
+      Pod("p", {kCfg},
+          {{kCfg,
+            R"j({"apiVersion":"example.com/v1","kind":"Widget","name":"w","expression":"resource.spec.size > 2"})j"}}));
+  ASSERT_TRUE(HasEvent("p", "GateReferenceUnknown", "Widget"));
+  Json crd = {{"apiVersion", "apiextensions.k8s.io/v1"},
+              {"kind", "CustomResourceDefinition"},
+              {"metadata", {{"name", "widgets.example.com"}}},
+              {"spec",
+               {{"group", "example.com"},
+                {"scope", "Namespaced"},
+                {"names",
+                 {{"plural", "widgets"},
+                  {"singular", "widget"},
+                  {"kind", "Widget"},
+                  {"listKind", "WidgetList"}}},
+                {"versions",
+                 {{{"name", "v1"},
+                   {"served", true},
+                   {"storage", true},
+                   {"schema",
+                    {{"openAPIV3Schema",
+                      {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}};
+  Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "", crd);
+  Create("example.com/v1", "widgets", "default",
+         {{"apiVersion", "example.com/v1"},
+          {"kind", "Widget"},
+          {"metadata", {{"name", "w"}}},
+          {"spec", {{"size", 3}}}});
+  // The discovery miss is refetched after its refresh interval; the gate is retried then.
+  EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
+}
+
+TEST_F(GateControllerTest, WatchExpiryAndDisconnectLoseNothing) {
+  StartController();
+  Create("v1", "pods", "default",
+         Pod("p", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"late"})j"}}));
+  ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return server_->OpenWatches() >= 2; }));
+  server_->Compact();
+  server_->DropWatches();
+  Create("v1", "configmaps", "default", ConfigMap("late"));
+  EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
+}
+
+TEST_F(GateControllerTest, NowConditionsOpenOnTime) {
+  StartController();
+  const std::string at = FormatRfc3339(clock_.Now() + seconds(30));
+  Create("v1", "configmaps", "default", ConfigMap("window", {{"opens", at}}));
+  Create(
+      "v1", "pods", "default",
+      Pod("p", {kCfg},
+          {{kCfg,
+            R"j({"kind":"ConfigMap","name":"window","expression":"now() >= timestamp(resource.data.opens)"})j"}}));
+  ASSERT_TRUE(Eventually([&] {
+    return registry_.Serialize().find("tether_gate_evaluations_total{result=\"false\"}") !=
+           std::string::npos;
+  }));
+  auto evaluations = [&] {
+    return registry_
+        .AddCounter("tether_gate_evaluations_total", "Gate condition evaluations by result.",
+                    {"result"})
+        .WithLabels({"false"})
+        ->Value();
+  };
+  // Step the fake clock; after each step wait for the re-evaluation (or the removal).
+  for (int i = 0; i < 40 && !Gates("p").empty(); ++i) {
+    const double before = evaluations();
+    clock_.Advance(seconds(1));  // the default --gate-time-resync
+    auto end = std::chrono::steady_clock::now() + seconds(2);
+    while (std::chrono::steady_clock::now() < end && evaluations() == before &&
+           !Gates("p").empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  ASSERT_TRUE(Eventually([&] { return Gates("p").empty(); }));
+  // Opened at the 30 s mark on the fake clock (re-evaluated every second), not before.
+  ASSERT_TRUE(Eventually([&] { return !Events("p", "GateRemoved").empty(); }));
+  auto removed = Events("p", "GateRemoved");
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_TRUE(removed[0].find("waiting 30s") != std::string::npos ||
+              removed[0].find("waiting 31s") != std::string::npos)
+      << removed[0];
+}
+
+TEST_F(GateControllerTest, ReferencePolicies) {
+  Create("v1", "configmaps", "other", ConfigMap("x", {{"k", "v"}}));
+  Create("v1", "secrets", "default",
+         {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", {{"name", "s"}}},
+          {"data", {{"password", "aHVudGVyMg=="}}}});
+  StartController();
+  Create(
+      "v1", "pods", "default",
+      Pod("cross", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"x","namespace":"other"})j"}}));
+  Create("v1", "pods", "default",
+         Pod("cluster", {kCfg}, {{kCfg, R"j({"kind":"Namespace","name":"other"})j"}}));
+  Create(
+      "v1", "pods", "default",
+      Pod("secretexpr", {kCfg},
+          {{kCfg,
+            R"j({"kind":"Secret","name":"s","expression":"resource.data.password == 'aHVudGVyMg=='"})j"}}));
+  Create("v1", "pods", "default",
+         Pod("secretexists", {kCfg}, {{kCfg, R"j({"kind":"Secret","name":"s"})j"}}));
+  EXPECT_TRUE(HasEvent("cross", "GateForbidden", "same-namespace"));
+  EXPECT_TRUE(HasEvent("cluster", "GateForbidden", "cluster-scoped"));
+  EXPECT_TRUE(HasEvent("secretexpr", "GateForbidden", "existence"));
+  EXPECT_TRUE(Eventually([&] { return Gates("secretexists").empty(); }));
+  EXPECT_EQ(Gates("cross"), std::vector<std::string>{kCfg});
+  EXPECT_EQ(Gates("cluster"), std::vector<std::string>{kCfg});
+  EXPECT_EQ(Gates("secretexpr"), std::vector<std::string>{kCfg});
+}
+
+TEST_F(GateControllerTest, AuthorizedPolicyUsesSubjectAccessReview) {
+  server_->Deny("system:serviceaccount:default:restricted", "get", "configmaps");
+  Create("v1", "configmaps", "other", ConfigMap("x"));
+  auto o = Options();
+  o.policy = ReferencePolicy::kAuthorized;
+  StartController(o);
+  const std::string ann = R"j({"kind":"ConfigMap","name":"x","namespace":"other"})j";
+  Create("v1", "pods", "default", Pod("denied", {kCfg}, {{kCfg, ann}}, "restricted"));
+  Create("v1", "pods", "default", Pod("allowed", {kCfg}, {{kCfg, ann}}, "trusted"));
+  Create(
+      "v1", "pods", "default",
+      Pod("clusterref", {kCfg}, {{kCfg, R"j({"kind":"Namespace","name":"other"})j"}}, "trusted"));
+  EXPECT_TRUE(Eventually([&] { return Gates("allowed").empty(); }));
+  EXPECT_TRUE(Eventually([&] { return Gates("clusterref").empty(); }));
+  EXPECT_TRUE(HasEvent("denied", "GateForbidden", "may not get configmaps"));
+  EXPECT_EQ(Gates("denied"), std::vector<std::string>{kCfg});
+}
+
+TEST_F(GateControllerTest, AnyPolicyAllowsEverything) {
+  Create("v1", "configmaps", "other", ConfigMap("x"));
+  auto o = Options();
+  o.policy = ReferencePolicy::kAny;
+  StartController(o);
+  Create(
+      "v1", "pods", "default",
+      Pod("cross", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"x","namespace":"other"})j"}}));
+  EXPECT_TRUE(Eventually([&] { return Gates("cross").empty(); }));
+}
+
+TEST_F(GateControllerTest, KsgateAndGatemanPods) {
+  auto o = Options();
+  o.prefixes = {"gate.tether.dev/", "k8s.ksgate.org/", "gateman.kdex.dev/"};
+  StartController(o);
+  Create("v1", "configmaps", "default", ConfigMap("cfg", {{"team", "blue"}}));
+  Create("v1", "pods", "default",
+         Pod("ks", {"k8s.ksgate.org/cfg"},
+             {{"k8s.ksgate.org/cfg",
+               R"j({"apiVersion":"v1","kind":"ConfigMap","name":"cfg","namespaced":true})j"}}));
+  Json gm = Pod(
+      "gm", {"gateman.kdex.dev/cfg"},
+      {{"gateman.kdex.dev/cfg",
+        R"j({"kind":"ConfigMap","name":"cfg","expression":"resource.data.team == pod.metadata.labels.team"})j"}});
+  gm["metadata"]["labels"] = {{"team", "blue"}};
+  Create("v1", "pods", "default", gm);
+  EXPECT_TRUE(Eventually([&] { return Gates("ks").empty(); }));
+  EXPECT_TRUE(Eventually([&] { return Gates("gm").empty(); }));
+}
+
+TEST_F(GateControllerTest, DeploymentTemplatePodsAreEachGatedAndOpened) {
+  StartController();
+  Json tmpl = Pod("", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"go"})j"}});
+  // As the ReplicaSet controller would: every replica gets the template's gates and annotations.
+  for (int i = 0; i < 3; ++i) {
+    Json p = tmpl;
+    p["metadata"]["name"] = "app-" + std::to_string(i);
+    Create("v1", "pods", "default", p);
+  }
+  ASSERT_TRUE(Eventually([&] { return controller_->CachedPods() == 3; }));
+  Create("v1", "configmaps", "default", ConfigMap("go"));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(Eventually([&] { return Gates("app-" + std::to_string(i)).empty(); }));
+  }
+  Json late = tmpl;
+  late["metadata"]["name"] = "app-3";
+  Create("v1", "pods", "default", late);
+  EXPECT_TRUE(Eventually([&] { return Gates("app-3").empty(); }));
+}
+
+}  // namespace
+}  // namespace tether::gates
