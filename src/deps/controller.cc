@@ -255,6 +255,10 @@ struct DependencyController::Impl {
   Clock::TimerId prom_timer = 0;
   Clock::TimerId resync_timer = 0;
   Clock::TimerId discovery_timer = 0;
+  // Our own status writes not yet seen by the informer: wd key -> (resourceVersion, status).
+  // The status holds the window clocks; reconciling from a cache that lags our last write
+  // would restart them.
+  std::map<std::string, std::pair<std::string, json>> written;
   // Notifications in flight or delivered but not yet visible in the cache: wd key -> phase.
   std::map<std::string, Phase> notified;
   // Metric series per WorkloadDependency, to remove them when it goes away.
@@ -398,8 +402,38 @@ struct DependencyController::Impl {
         .on_update = [enqueue](const ObjectPtr&, const ObjectPtr& b) { enqueue(b); },
         .on_delete = enqueue,
     });
-    if (start) inf->Start();
+    if (start) {
+      inf->Start();
+      WatchSync(inf);
+    }
     return inf;
+  }
+
+  // Once `inf` has synced, reconciles every WorkloadDependency that references its kind: what
+  // read as Unknown ("not synced yet") can now be judged.
+  std::vector<std::jthread> sync_waiters;  // guarded by mu
+  void WatchSync(const std::shared_ptr<kube::Informer>& inf) {
+    const auto& r = inf->options().resource;
+    std::string prefix = r.kind + "." + r.group + "/";
+    std::lock_guard lock(mu);
+    if (stopped) return;
+    sync_waiters.emplace_back([inf, prefix, g = guard](const std::stop_token& st) {
+      if (!inf->WaitForSync(st)) return;
+      std::shared_lock lock(g->mu);
+      if (g->impl) g->impl->EnqueueReferrersWithPrefix(prefix);
+    });
+  }
+
+  void EnqueueReferrersWithPrefix(const std::string& prefix) {
+    std::set<std::string> keys;
+    {
+      std::lock_guard lock(mu);
+      for (auto it = refs.lower_bound(prefix); it != refs.end() && it->first.rfind(prefix, 0) == 0;
+           ++it) {
+        keys.insert(it->second.begin(), it->second.end());
+      }
+    }
+    for (const auto& k : keys) Enqueue(k);
   }
 
   // Discovery: resolves (apiVersion, kind) to a served resource. Cached; misses are retried
@@ -480,19 +514,12 @@ struct DependencyController::Impl {
     for (const auto& k : keys) Enqueue(k);
   }
 
+  // Replaces the reverse-index entries of one WorkloadDependency. Prometheus results stay
+  // cached while any WorkloadDependency still uses the query (a status write re-indexes the
+  // object; dropping the answer then would turn the dependency Unknown until the next poll).
   void IndexWd(const std::string& wd_key, std::vector<std::string> keys) {
     bool new_query = false;
     std::lock_guard lock(mu);
-    auto& old = wd_refs[wd_key];
-    for (const auto& k : old) {
-      auto it = refs.find(k);
-      if (it == refs.end()) continue;
-      it->second.erase(wd_key);
-      if (it->second.empty()) {
-        refs.erase(it);
-        if (k.rfind(kPromPrefix, 0) == 0) prom_cache.erase(k.substr(kPromPrefix.size()));
-      }
-    }
     for (const auto& k : keys) {
       refs[k].insert(wd_key);
       if (k.rfind(kPromPrefix, 0) == 0) {
@@ -500,10 +527,23 @@ struct DependencyController::Impl {
         new_query = new_query || inserted;
       }
     }
+    auto old_it = wd_refs.find(wd_key);
+    if (old_it != wd_refs.end()) {
+      for (const auto& k : old_it->second) {
+        if (std::binary_search(keys.begin(), keys.end(), k)) continue;
+        auto it = refs.find(k);
+        if (it == refs.end()) continue;
+        it->second.erase(wd_key);
+        if (it->second.empty()) {
+          refs.erase(it);
+          if (k.rfind(kPromPrefix, 0) == 0) prom_cache.erase(k.substr(kPromPrefix.size()));
+        }
+      }
+    }
     if (keys.empty()) {
       wd_refs.erase(wd_key);
     } else {
-      old = std::move(keys);
+      wd_refs[wd_key] = std::move(keys);
     }
     if (new_query) {
       prom_poll_requested = true;
@@ -511,8 +551,36 @@ struct DependencyController::Impl {
     }
   }
 
+  // True if resourceVersion `a` is at least `b` (numeric comparison when both are integers, as
+  // etcd revisions are; otherwise only equality is meaningful).
+  static bool RvAtLeast(const std::string& a, const std::string& b) {
+    if (a == b) return true;
+    char* ea = nullptr;
+    char* eb = nullptr;
+    unsigned long long na = std::strtoull(a.c_str(), &ea, 10);
+    unsigned long long nb = std::strtoull(b.c_str(), &eb, 10);
+    if (a.empty() || b.empty() || *ea != 0 || *eb != 0) return false;
+    return na >= nb;
+  }
+
+  void RememberWrite(const std::string& key, const json& obj) {
+    if (!obj.is_object()) return;
+    std::string rv = obj.value("metadata", json::object()).value("resourceVersion", std::string());
+    std::lock_guard lock(mu);
+    auto it = written.find(key);
+    if (it != written.end() && !RvAtLeast(rv, it->second.first)) return;
+    written[key] = {rv, obj.value("status", json::object())};
+  }
+
   void OnWdChange(const ObjectPtr& old_obj, const ObjectPtr& obj) {
     std::string key = kube::ObjectKey(*obj);
+    {
+      std::string rv =
+          obj->value("metadata", json::object()).value("resourceVersion", std::string());
+      std::lock_guard lock(mu);
+      auto it = written.find(key);
+      if (it != written.end() && RvAtLeast(rv, it->second.first)) written.erase(it);
+    }
     IndexWd(key, ReferencedKeys(*obj));
     const bool spec_changed =
         !old_obj || old_obj->value("spec", json()) != obj->value("spec", json());
@@ -549,6 +617,7 @@ struct DependencyController::Impl {
       cycles_dirty = true;
       graph.erase(key);
       notified.erase(key);
+      written.erase(key);
     }
     RemoveSeries(key);
     // Others may have been flagged because of this one: reconsider them now.
@@ -652,14 +721,17 @@ struct DependencyController::Impl {
   }
 
   // Observation of one object from its informer.
-  static Observation ObserveFrom(const std::shared_ptr<kube::Informer>& inf, const std::string& ns,
-                                 const std::string& name, const std::string& what) {
+  // A cached object is a real observation even while the first list is being applied (its
+  // events precede HasSynced()); only absence needs a synced cache to mean NotFound.
+  Observation ObserveFrom(const std::shared_ptr<kube::Informer>& inf, const std::string& ns,
+                          const std::string& name, const std::string& what) {
+    ObjectPtr o = inf->Get(inf->options().resource.namespaced ? ns : "", name);
+    if (o) return Observation::Object(*o);
     if (!inf->HasSynced()) {
+      unsynced_seen = true;
       return Observation::Unobservable("cache of " + what + " not synced yet");
     }
-    ObjectPtr o = inf->Get(inf->options().resource.namespaced ? ns : "", name);
-    if (!o) return Observation::NotFound();
-    return Observation::Object(*o);
+    return Observation::NotFound();
   }
 
   Observation Observe(const Dependency& dep, bool* rediscover) {
@@ -715,6 +787,7 @@ struct DependencyController::Impl {
       return st;
     }
     if (!inf->HasSynced()) {
+      unsynced_seen = true;
       st.presence = DependentState::Presence::kUnobservable;
       st.reason = "cache of " + std::string(KindName(ref.kind)) + " not synced yet";
       return st;
@@ -948,6 +1021,7 @@ struct DependencyController::Impl {
       json patch = {{"status", {{"lastNotifiedPhase", std::string(PhaseName(phase))}}}};
       auto res = client.Patch(DependencyController::WorkloadDependencies(), ns, name,
                               kube::PatchType::kMerge, patch, "status");
+      if (res) RememberWrite(wd_key, *res);
       if (!res && res.error().code != ErrorCode::kNotFound) {
         log::Warn("could not record lastNotifiedPhase",
                   {{"workloadDependency", wd_key}, {"error", res.error().message}});
@@ -957,6 +1031,10 @@ struct DependencyController::Impl {
   }
 
   // ---- reconcile ----
+
+  // Set by the observers when a cache they needed has not synced yet. Each reconcile runs on
+  // one worker thread; the flag is per thread.
+  static thread_local bool unsynced_seen;
 
   ObjectPtr FindWd(const std::string& ns, const std::string& name) const {
     for (const auto& inf : wd_informers) {
@@ -973,26 +1051,39 @@ struct DependencyController::Impl {
     return std::find(it->begin(), it->end(), opts.finalizer) != it->end();
   }
 
-  Result<void> SetFinalizer(const json& wd, bool present) {
-    const json md = wd.value("metadata", json::object());
-    json list = json::array();
-    if (md.contains("finalizers") && md["finalizers"].is_array()) {
-      for (const auto& f : md["finalizers"]) {
-        if (f != opts.finalizer) list.push_back(f);
+  // Adds or removes our finalizer. The list is replaced under the object's resourceVersion
+  // (safe against concurrent finalizer edits); on a conflict (typically our own stale cache)
+  // the live object is read and the edit retried.
+  Result<void> SetFinalizer(const json& cached, bool present) {
+    json wd = cached;
+    const std::string ns = ObjectNamespace(wd);
+    const std::string name = ObjectName(wd);
+    for (int attempt = 0;; ++attempt) {
+      if (HasFinalizer(wd) == present) return {};
+      const json md = wd.value("metadata", json::object());
+      json list = json::array();
+      if (md.contains("finalizers") && md["finalizers"].is_array()) {
+        for (const auto& f : md["finalizers"]) {
+          if (f != opts.finalizer) list.push_back(f);
+        }
       }
+      if (present) list.push_back(opts.finalizer);
+      json patch = {{"metadata",
+                     {{"finalizers", list},
+                      {"resourceVersion", md.value("resourceVersion", std::string())}}}};
+      auto r = client.Patch(DependencyController::WorkloadDependencies(), ns, name,
+                            kube::PatchType::kMerge, patch);
+      if (r || r.error().code == ErrorCode::kNotFound) return {};
+      if (r.error().code != ErrorCode::kConflict || attempt >= 3) {
+        return Fail(r.error().Wrap("updating finalizers of WorkloadDependency " + ns + "/" + name));
+      }
+      auto live = client.Get(DependencyController::WorkloadDependencies(), ns, name);
+      if (!live) {
+        if (live.error().code == ErrorCode::kNotFound) return {};
+        return Fail(live.error().Wrap("reading WorkloadDependency " + ns + "/" + name));
+      }
+      wd = std::move(*live);
     }
-    if (present) list.push_back(opts.finalizer);
-    // resourceVersion makes the list replacement safe against concurrent finalizer edits.
-    json patch = {
-        {"metadata",
-         {{"finalizers", list}, {"resourceVersion", md.value("resourceVersion", std::string())}}}};
-    auto r = client.Patch(DependencyController::WorkloadDependencies(), ObjectNamespace(wd),
-                          ObjectName(wd), kube::PatchType::kMerge, patch);
-    if (!r && r.error().code != ErrorCode::kNotFound) {
-      return Fail(
-          r.error().Wrap("updating finalizers of WorkloadDependency " + kube::ObjectKey(wd)));
-    }
-    return {};
   }
 
   // Restores `ref` if it carries our record; records Restored Events.
@@ -1055,7 +1146,12 @@ struct DependencyController::Impl {
       in.spec_problems = ValidateSpec(spec_json, ns);
       if (in.spec_problems.empty()) in.spec_problems.push_back(s.error().message);
     }
-    in.previous = DecodeStatus(wd.value("status", json::object()));
+    json old_status = wd.value("status", json::object());
+    {
+      std::lock_guard lock(mu);
+      if (auto it = written.find(key); it != written.end()) old_status = it->second.second;
+    }
+    in.previous = DecodeStatus(old_status);
 
     if (md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null()) {
       return Finalize(wd, key, in.spec, in.previous);
@@ -1067,10 +1163,10 @@ struct DependencyController::Impl {
     // Before acting on anything, the dependent's and dependencies' caches must be filled; an
     // unsynced cache reads as Unknown below, which never suspends.
     bool rediscover = false;
+    unsynced_seen = false;
     ObjectPtr dependent_obj;
-    if (in.spec) {
+    auto evaluate_health = [&] {
       const Spec& spec = *in.spec;
-      in.dependent = ObserveDependentCached(spec.dependent, &dependent_obj);
       HealthContext ctx;
       ctx.wd_key = key;
       ctx.dependent_key = spec.dependent.Key();
@@ -1079,10 +1175,18 @@ struct DependencyController::Impl {
       if (in.dependent.record && in.dependent.record->suspended_by == key) {
         ctx.own_root_causes = in.dependent.record->because;
       }
+      in.health.clear();
       for (const auto& dep : spec.depends_on) {
         in.health.push_back(EvaluateHealth(dep, Observe(dep, &rediscover), ctx));
       }
+    };
+    if (in.spec) {
+      in.dependent = ObserveDependentCached(in.spec->dependent, &dependent_obj);
+      evaluate_health();
     }
+    // A cache still filling: its sync waiter enqueues this WorkloadDependency again. Deciding
+    // now would only publish a transient Unknown (and notify about it).
+    if (unsynced_seen && in.spec) return kube::ReconcileResult::Done();
     in.paused = md.contains("annotations") && md["annotations"].is_object() &&
                 md["annotations"].value(std::string(kAnnotationPaused), std::string()) == "true";
     {
@@ -1098,6 +1202,24 @@ struct DependencyController::Impl {
     in.now = clock.Now();
 
     Decision d = Decide(in);
+
+    // The durable record on the dependent is the source of truth, and our own writes to it may
+    // not have reached the cache yet. Before acting, or while a suspension is in effect, decide
+    // again from a live read of the dependent (one GET, only on these paths).
+    if (in.spec && in.dependent.presence == DependentState::Presence::kPresent &&
+        (d.action.type != Action::Type::kNone || d.status.phase != in.previous.phase ||
+         in.previous.phase == Phase::kSuspended)) {
+      auto live = ObserveDependentLive(in.spec->dependent);
+      if (!live) return Fail(live.error());
+      in.dependent = live->first;
+      if (in.dependent.presence == DependentState::Presence::kPresent) {
+        dependent_obj = std::make_shared<const json>(std::move(live->second));
+      } else {
+        dependent_obj = nullptr;
+      }
+      evaluate_health();
+      d = Decide(in);
+    }
 
     if (d.release_previous_dependent) {
       if (auto prev_ref = ParseWorkloadKey(*d.release_previous_dependent)) {
@@ -1116,7 +1238,6 @@ struct DependencyController::Impl {
     }
 
     json new_status = EncodeStatus(d.status);
-    const json old_status = wd.value("status", json::object());
     if (d.status_changed) {
       json patch = StatusPatch(old_status, new_status);
       if (!patch.empty()) {
@@ -1126,6 +1247,7 @@ struct DependencyController::Impl {
           if (r.error().code == ErrorCode::kNotFound) return kube::ReconcileResult::Done();
           return Fail(r.error().Wrap("writing status of WorkloadDependency " + key));
         }
+        RememberWrite(key, *r);
       }
     }
     UpdateSeries(key, ns, name, d.status);
@@ -1162,6 +1284,8 @@ struct DependencyController::Impl {
     }
   }
 };
+
+thread_local bool DependencyController::Impl::unsynced_seen = false;
 
 kube::Resource DependencyController::WorkloadDependencies() {
   return {.group = std::string(schema::kGroup),
@@ -1229,6 +1353,7 @@ void DependencyController::StartCaches() {
     for (const auto& [id, inf] : impl_->kind_informers) to_start.push_back(inf);
   }
   for (const auto& inf : to_start) inf->Start();
+  for (const auto& inf : to_start) impl_->WatchSync(inf);
   impl_->background_thread =
       std::jthread([this](const std::stop_token& st) { impl_->BackgroundLoop(st); });
   {
@@ -1266,6 +1391,12 @@ void DependencyController::Stop() {
   }
   impl_->workers->Stop();
   impl_->notifier->Stop();
+  std::vector<std::jthread> waiters;
+  {
+    std::lock_guard lock(impl_->mu);
+    waiters.swap(impl_->sync_waiters);
+  }
+  waiters.clear();  // requests stop and joins
   impl_->background_thread.request_stop();
   if (impl_->background_thread.joinable()) impl_->background_thread.join();
   {

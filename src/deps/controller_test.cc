@@ -14,6 +14,8 @@
 #include "deps/crd.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "prom/testing_server.h"
+#include "server/http_server.h"
 #include "testing/apiserver.h"
 #include "testing/sim/simulator.h"
 
@@ -26,7 +28,7 @@ using SimKind = sim::Kind;
 
 // Polls `pred` until it holds or `deadline` of real time passes.
 template <class Pred>
-bool Eventually(Pred pred, std::chrono::seconds deadline = std::chrono::seconds(20)) {
+bool Eventually(Pred pred, std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
   auto end = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < end) {
     if (pred()) return true;
@@ -211,6 +213,18 @@ class ControllerTest : public ::testing::Test {
   // Waits until the controller has armed its timers for the current state (so advancing the
   // FakeClock fires them), then advances.
   void Advance(Duration d) { clock_.Advance(d); }
+  // For work scheduled asynchronously on the fake clock (retries armed by another thread):
+  // advances in `step`s until `pred` holds; returns the fake time it took, or nullopt.
+  template <class Pred>
+  std::optional<Duration> AdvanceUntil(Pred pred, Duration step, int max_steps = 100) {
+    Duration advanced{0};
+    for (int i = 0; i < max_steps; ++i) {
+      if (Eventually(pred, std::chrono::milliseconds(200))) return advanced;
+      clock_.Advance(step);
+      advanced += step;
+    }
+    return std::nullopt;
+  }
 
   void Break(SimKind kind, const std::string& name) { sim_->SetReady(kind, kNs, name, 0); }
   void Heal(SimKind kind, const std::string& name) { sim_->ClearReady(kind, kNs, name); }
@@ -224,11 +238,86 @@ class ControllerTest : public ::testing::Test {
     })) << Get(kind, name).dump(2);
   }
 
+  // A CRD for a namespaced custom resource with status and (optionally) scale subresources.
+  void CreateCrd(const std::string& group, const std::string& version, const std::string& kind,
+                 const std::string& plural, bool scale) {
+    json v = {{"name", version},
+              {"served", true},
+              {"storage", true},
+              {"schema",
+               {{"openAPIV3Schema",
+                 {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}},
+              {"subresources", {{"status", json::object()}}}};
+    if (scale) {
+      v["subresources"]["scale"] = {{"specReplicasPath", ".spec.replicas"},
+                                    {"statusReplicasPath", ".status.replicas"},
+                                    {"labelSelectorPath", ".status.selector"}};
+    }
+    json crd = {{"apiVersion", "apiextensions.k8s.io/v1"},
+                {"kind", "CustomResourceDefinition"},
+                {"metadata", {{"name", plural + "." + group}}},
+                {"spec",
+                 {{"group", group},
+                  {"scope", "Namespaced"},
+                  {"names",
+                   {{"kind", kind},
+                    {"plural", plural},
+                    {"singular", kind == "Rollout" ? "rollout" : "widget"},
+                    {"listKind", kind + "List"}}},
+                  {"versions", {v}}}}};
+    auto r = server_->Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "", crd);
+    ASSERT_TRUE(r) << r.error().ToString();
+  }
+
+  // Breaks `db`, lets the window expire and waits for `wd` to be Suspended.
+  void SuspendVia(const std::string& wd, const std::string& db, Duration window = seconds(30)) {
+    Break(SimKind::kDeployment, db);
+    ASSERT_TRUE(WaitPhase(wd, "Degraded"));
+    Advance(window);
+    ASSERT_TRUE(WaitPhase(wd, "Suspended"));
+  }
+  // Heals `db` and waits until `wd`'s recovery clock runs, then advances by `recovery`.
+  void RecoverVia(const std::string& wd, const std::string& db, Duration recovery = seconds(60)) {
+    Heal(SimKind::kDeployment, db);
+    ASSERT_TRUE(Eventually([&] {
+      json st = GetWd(wd)["status"];
+      return st.is_object() && st.contains("healthySince");
+    })) << GetWd(wd).dump(2);
+    Advance(recovery);
+  }
+  bool HasEvent(const std::string& reason, const std::string& involved_name) {
+    auto list = server_->List("v1", "events", kNs);
+    if (!list) return false;
+    for (const auto& e : (*list)["items"]) {
+      if (e.value("reason", "") == reason &&
+          e["involvedObject"].value("name", "") == involved_name) {
+        return true;
+      }
+    }
+    return false;
+  }
+  json Annotations(SimKind kind, const std::string& name) {
+    json o = Get(kind, name);
+    if (!o.is_object() || !o["metadata"].contains("annotations")) return json::object();
+    return o["metadata"]["annotations"];
+  }
+  json PaymentsNeedsDb(const std::string& mode = "strict") {
+    return {{"dependent", {{"kind", "Deployment"}, {"name", "payments"}}},
+            {"dependsOn", {Dep("db")}},
+            {"mode", mode}};
+  }
+  void Incident(const std::string& mode = "strict") {
+    CreateWorkload(SimKind::kDeployment, "db", 3);
+    CreateWorkload(SimKind::kDeployment, "payments", 4);
+    WaitReady(SimKind::kDeployment, "db", 3);
+    CreateWd("payments-needs-db", PaymentsNeedsDb(mode));
+  }
+
   double Metric(const std::string& needle) {
     std::string text = registry_.Serialize();
-    auto pos = text.find(needle + " ");
+    auto pos = text.find("\n" + needle + " ");
     if (pos == std::string::npos) return -1;
-    return std::stod(text.substr(pos + needle.size() + 1));
+    return std::stod(text.substr(pos + needle.size() + 2));
   }
 
   FakeClock clock_;
@@ -285,6 +374,693 @@ TEST_F(ControllerTest, ScalesToZeroAfterWindowAndRestoresAfterRecoveryWindow) {
   EXPECT_EQ(
       Metric("tether_restores_total{namespace=\"prod\",kind=\"Deployment\",name=\"payments\"}"), 1);
 }
+
+TEST_F(ControllerTest, BlipShorterThanWindowDoesNothing) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  Break(SimKind::kDeployment, "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Degraded"));
+  Advance(seconds(20));
+  Heal(SimKind::kDeployment, "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  Advance(seconds(120));
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  EXPECT_FALSE(Annotations(SimKind::kDeployment, "payments").contains("tether.dev/suspended-by"));
+  EXPECT_TRUE(HasEvent("Degraded", "payments-needs-db"));
+}
+
+TEST_F(ControllerTest, RecoveryClockResetsOnRelapse) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  RecoverVia("payments-needs-db", "db", seconds(40));
+  // Relapse 40 s into the 60 s recovery window: the clock starts over.
+  Break(SimKind::kDeployment, "db");
+  ASSERT_TRUE(
+      Eventually([&] { return !GetWd("payments-needs-db")["status"].contains("healthySince"); }));
+  RecoverVia("payments-needs-db", "db", seconds(40));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 0);
+  EXPECT_EQ(Phase("payments-needs-db"), "Suspended");
+  Advance(seconds(20));
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 4; }));
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+}
+
+TEST_F(ControllerTest, StrictModeRevertsManualScaleUpAndKeepsSavedCount) {
+  Incident("strict");
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 0; }));
+  Scale(SimKind::kDeployment, "payments", 7);
+  ASSERT_TRUE(Eventually([&] {
+    return Replicas(SimKind::kDeployment, "payments") == 0 &&
+           Metric("tether_strict_reverts_total") == 1;
+  }));
+  EXPECT_EQ(Annotations(SimKind::kDeployment, "payments")["tether.dev/saved-replicas"], "4");
+  EXPECT_TRUE(Eventually([&] { return HasEvent("StrictEnforced", "payments-needs-db"); }));
+  RecoverVia("payments-needs-db", "db");
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 4; }));
+}
+
+TEST_F(ControllerTest, SoftModeRespectsManualScale) {
+  Incident("soft");
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  Scale(SimKind::kDeployment, "payments", 2);
+  RecoverVia("payments-needs-db", "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  // Recovery leaves the dependent as the user set it.
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 2);
+  EXPECT_EQ(Metric("tether_strict_reverts_total"), 0);
+}
+
+TEST_F(ControllerTest, ObserveModeChangesNothingAndReportsObservedOnTime) {
+  Incident("observe");
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  Break(SimKind::kDeployment, "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Degraded"));
+  Advance(seconds(29));
+  EXPECT_EQ(Phase("payments-needs-db"), "Degraded");
+  Advance(seconds(1));
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Observed"));
+  EXPECT_TRUE(HasEvent("WouldSuspend", "payments-needs-db"));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  RecoverVia("payments-needs-db", "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  EXPECT_FALSE(Annotations(SimKind::kDeployment, "payments").contains("tether.dev/suspended-by"));
+}
+
+TEST_F(ControllerTest, DeletionWhileSuspendedRestoresAndRemovesFinalizer) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  ASSERT_TRUE(
+      server_->Delete("tether.dev/v1alpha1", "workloaddependencies", kNs, "payments-needs-db"));
+  ASSERT_TRUE(Eventually([&] { return GetWd("payments-needs-db").is_null(); }));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  EXPECT_FALSE(Annotations(SimKind::kDeployment, "payments").contains("tether.dev/suspended-by"));
+  // The phase series goes away with the object.
+  EXPECT_TRUE(Eventually([&] {
+    return registry_.Serialize().find("name=\"payments-needs-db\",phase=") == std::string::npos;
+  }));
+}
+
+TEST_F(ControllerTest, DeletionWhileDegradedOrHealthyJustRemovesFinalizer) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  Break(SimKind::kDeployment, "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Degraded"));
+  ASSERT_TRUE(
+      server_->Delete("tether.dev/v1alpha1", "workloaddependencies", kNs, "payments-needs-db"));
+  ASSERT_TRUE(Eventually([&] { return GetWd("payments-needs-db").is_null(); }));
+  Advance(seconds(60));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+}
+
+TEST_F(ControllerTest, RestartedControllerRestoresFromDurableRecord) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  controller_.reset();
+  // Even a lost status does not lose the saved count: the record on the dependent has it.
+  json wd = GetWd("payments-needs-db");
+  wd["status"] = json::object();
+  ASSERT_TRUE(server_->UpdateStatus("tether.dev/v1alpha1", "workloaddependencies", kNs, wd));
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Suspended"));
+  RecoverVia("payments-needs-db", "db");
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 4; }));
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+}
+
+TEST_F(ControllerTest, UnobservableDependencyNeverSuspends) {
+  Incident();
+  // Listing Deployments fails for good: the dependency cannot be observed.
+  server_->FailNext("list", "deployments", 1000000, 503, "etcd unavailable");
+  auto o = Options();
+  auto c = DependencyController::Create(o);
+  ASSERT_TRUE(c);
+  controller_ = std::move(*c);
+  controller_->Start();
+  // The reconcile runs (the finalizer is added) but decides nothing while it is blind.
+  ASSERT_TRUE(Eventually([&] {
+    json wd = GetWd("payments-needs-db");
+    return wd["metadata"].contains("finalizers");
+  }));
+  Break(SimKind::kDeployment, "db");
+  for (int i = 0; i < 10; ++i) Advance(seconds(30));
+  EXPECT_NE(Phase("payments-needs-db"), "Suspended");
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+}
+
+TEST_F(ControllerTest, WatchDisconnectsAndApiErrorsDoNotCauseSuspension) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  server_->FailNext("patch", "deployments/scale", 3, 500, "boom");
+  server_->DropWatches();
+  Advance(seconds(5));
+  server_->DropWatches();
+  Advance(seconds(120));
+  EXPECT_EQ(Phase("payments-needs-db"), "Healthy");
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  // Once the dependency really fails, the failed scale requests are retried until they land.
+  server_->FailNext("patch", "deployments/scale", 2, 503, "unavailable");
+  Break(SimKind::kDeployment, "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Degraded"));
+  Advance(seconds(30));
+  for (int i = 0; i < 20 && Replicas(SimKind::kDeployment, "payments") != 0; ++i) {
+    Advance(seconds(2));  // the work queue's retry backoff runs on the fake clock
+    Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 0; }, seconds(1));
+  }
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 0);
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Suspended"));
+  EXPECT_EQ(Annotations(SimKind::kDeployment, "payments")["tether.dev/saved-replicas"], "4");
+}
+
+TEST_F(ControllerTest, InvalidSpecOnlyAffectsItself) {
+  Incident();
+  CreateWorkload(SimKind::kDeployment, "reports", 2);
+  // The dependent appears in its own dependsOn: invalid.
+  CreateWd("broken", {{"dependent", {{"kind", "Deployment"}, {"name", "reports"}}},
+                      {"dependsOn", {Dep("reports"), Dep("db")}}});
+  StartController();
+  ASSERT_TRUE(WaitPhase("broken", "Unknown"));
+  json st = GetWd("broken")["status"];
+  bool invalid = false;
+  for (const auto& c : st["conditions"]) {
+    if (c.value("reason", "") == "InvalidSpec") invalid = true;
+  }
+  EXPECT_TRUE(invalid) << st.dump(2);
+  EXPECT_TRUE(Eventually([&] { return HasEvent("InvalidSpec", "broken"); }));
+  SuspendVia("payments-needs-db", "db");
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "reports"), 2);
+  EXPECT_EQ(Phase("broken"), "Unknown");
+}
+
+TEST_F(ControllerTest, PauseFreezesEverythingAndUnpauseResumes) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  json wd = GetWd("payments-needs-db");
+  wd["metadata"]["annotations"]["tether.dev/paused"] = "true";
+  ASSERT_TRUE(server_->Update("tether.dev/v1alpha1", "workloaddependencies", kNs, wd));
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Paused"));
+  Heal(SimKind::kDeployment, "db");
+  // Paused still observes (the dependency table stays current); it only never acts.
+  ASSERT_TRUE(Eventually([&] {
+    json st = GetWd("payments-needs-db")["status"];
+    return st["dependencies"][0].value("state", "") == "Healthy";
+  })) << GetWd("payments-needs-db").dump(2);
+  Advance(seconds(120));
+  EXPECT_EQ(Phase("payments-needs-db"), "Paused");
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 0);
+  wd = GetWd("payments-needs-db");
+  wd["metadata"]["annotations"].erase("tether.dev/paused");
+  ASSERT_TRUE(server_->Update("tether.dev/v1alpha1", "workloaddependencies", kNs, wd));
+  // The database has been healthy for longer than the recovery window: restored at once.
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 4; }));
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+}
+
+TEST_F(ControllerTest, MaxSuspendDurationReleasesUntilRealRecovery) {
+  CreateWorkload(SimKind::kDeployment, "db", 3);
+  CreateWorkload(SimKind::kDeployment, "payments", 4);
+  WaitReady(SimKind::kDeployment, "db", 3);
+  json spec = PaymentsNeedsDb();
+  spec["onDegraded"] = {{"action", "ScaleToZero"}, {"maxSuspendDuration", "5m"}};
+  CreateWd("payments-needs-db", spec);
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  Advance(std::chrono::minutes(5));
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Released"));
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 4; }));
+  Advance(std::chrono::minutes(2));
+  EXPECT_EQ(Phase("payments-needs-db"), "Released");
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  RecoverVia("payments-needs-db", "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+}
+
+TEST_F(ControllerTest, MultipleDependenciesWithDifferentWindows) {
+  CreateWorkload(SimKind::kDeployment, "db", 3);
+  CreateWorkload(SimKind::kDeployment, "cache", 2);
+  CreateWorkload(SimKind::kDeployment, "payments", 4);
+  WaitReady(SimKind::kDeployment, "db", 3);
+  WaitReady(SimKind::kDeployment, "cache", 2);
+  CreateWd("payments-needs-both",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "payments"}}},
+            {"dependsOn", {Dep("db", "30s", "60s"), Dep("cache", "2m", "60s")}}});
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-both", "Healthy"));
+  Break(SimKind::kDeployment, "cache");
+  ASSERT_TRUE(WaitPhase("payments-needs-both", "Degraded"));
+  Advance(seconds(60));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  Advance(seconds(60));
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 0; }));
+  ASSERT_TRUE(WaitPhase("payments-needs-both", "Suspended"));
+}
+
+TEST_F(ControllerTest, MutualDependencyWithOneSideFailingSuspendsOnlyTheOther) {
+  CreateWorkload(SimKind::kDeployment, "a", 3);
+  CreateWorkload(SimKind::kDeployment, "b", 2);
+  WaitReady(SimKind::kDeployment, "a", 3);
+  WaitReady(SimKind::kDeployment, "b", 2);
+  CreateWd("a-needs-b",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "a"}}}, {"dependsOn", {Dep("b")}}});
+  CreateWd("b-needs-a",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "b"}}}, {"dependsOn", {Dep("a")}}});
+  StartController();
+  ASSERT_TRUE(WaitPhase("a-needs-b", "Healthy"));
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Healthy"));
+  Break(SimKind::kDeployment, "a");
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Degraded"));
+  Advance(seconds(30));
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Suspended"));
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "b") == 0; }));
+  // a is not suspended because of b (b is only down because of a).
+  Advance(seconds(60));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "a"), 3);
+  EXPECT_NE(Phase("a-needs-b"), "Suspended");
+  RecoverVia("b-needs-a", "a");
+  ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "b") == 2; }));
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Healthy"));
+  ASSERT_TRUE(WaitPhase("a-needs-b", "Healthy"));
+}
+
+TEST_F(ControllerTest, ChainCascadesAndRecovers) {
+  CreateWorkload(SimKind::kDeployment, "a", 3);
+  CreateWorkload(SimKind::kDeployment, "b", 2);
+  CreateWorkload(SimKind::kDeployment, "c", 5);
+  WaitReady(SimKind::kDeployment, "a", 3);
+  WaitReady(SimKind::kDeployment, "b", 2);
+  CreateWd("b-needs-a",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "b"}}}, {"dependsOn", {Dep("a")}}});
+  CreateWd("c-needs-b",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "c"}}}, {"dependsOn", {Dep("b")}}});
+  StartController();
+  ASSERT_TRUE(WaitPhase("c-needs-b", "Healthy"));
+  Break(SimKind::kDeployment, "a");
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Degraded"));
+  Advance(seconds(30));
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Suspended"));
+  ASSERT_TRUE(WaitPhase("c-needs-b", "Degraded"));
+  Advance(seconds(30));
+  ASSERT_TRUE(WaitPhase("c-needs-b", "Suspended"));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "c"), 0);
+  EXPECT_EQ(Annotations(SimKind::kDeployment, "c")["tether.dev/suspended-because"],
+            "Deployment/prod/a");
+  RecoverVia("b-needs-a", "a");
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Healthy"));
+  WaitReady(SimKind::kDeployment, "b", 2);
+  ASSERT_TRUE(Eventually([&] { return GetWd("c-needs-b")["status"].contains("healthySince"); }));
+  Advance(seconds(60));
+  ASSERT_TRUE(WaitPhase("c-needs-b", "Healthy"));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "c"), 5);
+}
+
+TEST_F(ControllerTest, BothSidesOfMutualPairFailingRecoverWithoutDeadlock) {
+  CreateWorkload(SimKind::kDeployment, "a", 3);
+  CreateWorkload(SimKind::kDeployment, "b", 2);
+  WaitReady(SimKind::kDeployment, "a", 3);
+  WaitReady(SimKind::kDeployment, "b", 2);
+  CreateWd("a-needs-b",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "a"}}}, {"dependsOn", {Dep("b")}}});
+  CreateWd("b-needs-a",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "b"}}}, {"dependsOn", {Dep("a")}}});
+  StartController();
+  ASSERT_TRUE(WaitPhase("a-needs-b", "Healthy"));
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Healthy"));
+  Break(SimKind::kDeployment, "a");
+  Break(SimKind::kDeployment, "b");
+  ASSERT_TRUE(WaitPhase("a-needs-b", "Degraded"));
+  ASSERT_TRUE(WaitPhase("b-needs-a", "Degraded"));
+  Advance(seconds(30));
+  ASSERT_TRUE(Eventually([&] {
+    return Replicas(SimKind::kDeployment, "a") == 0 || Replicas(SimKind::kDeployment, "b") == 0;
+  }));
+  Heal(SimKind::kDeployment, "a");
+  Heal(SimKind::kDeployment, "b");
+  // Whatever was suspended comes back: no deadlock, no manual step.
+  bool restored = false;
+  for (int i = 0; i < 10 && !restored; ++i) {
+    Advance(seconds(60));
+    restored = Eventually(
+        [&] {
+          return Replicas(SimKind::kDeployment, "a") == 3 &&
+                 Replicas(SimKind::kDeployment, "b") == 2 && Phase("a-needs-b") == "Healthy" &&
+                 Phase("b-needs-a") == "Healthy";
+        },
+        seconds(2));
+  }
+  EXPECT_TRUE(restored) << GetWd("a-needs-b").dump(2) << GetWd("b-needs-a").dump(2);
+}
+
+TEST_F(ControllerTest, ThreeCycleIsFlaggedAndUnflagged) {
+  for (const char* n : {"x", "y", "z"}) CreateWorkload(SimKind::kDeployment, n, 1);
+  CreateWd("x-needs-y",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "x"}}}, {"dependsOn", {Dep("y")}}});
+  CreateWd("y-needs-z",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "y"}}}, {"dependsOn", {Dep("z")}}});
+  CreateWd("z-needs-x",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "z"}}}, {"dependsOn", {Dep("x")}}});
+  StartController();
+  auto flagged = [&] {
+    std::vector<std::string> out;
+    for (const char* n : {"x-needs-y", "y-needs-z", "z-needs-x"}) {
+      json st = GetWd(n)["status"];
+      if (!st.is_object()) continue;
+      for (const auto& c : st.value("conditions", json::array())) {
+        if (c.value("type", "") == "CycleDetected" && c.value("status", "") == "True") {
+          out.push_back(n);
+        }
+      }
+    }
+    return out;
+  };
+  ASSERT_TRUE(Eventually([&] { return flagged().size() == 1; }));
+  std::string closer = flagged()[0];
+  EXPECT_EQ(Phase(closer), "Unknown");
+  EXPECT_TRUE(Eventually([&] { return HasEvent("CycleDetected", closer); }));
+  // Break the cycle elsewhere: the flag goes away.
+  std::string other = closer == "x-needs-y" ? "y-needs-z" : "x-needs-y";
+  ASSERT_TRUE(server_->Delete("tether.dev/v1alpha1", "workloaddependencies", kNs, other));
+  ASSERT_TRUE(Eventually([&] { return flagged().empty() && Phase(closer) == "Healthy"; }))
+      << GetWd(closer).dump(2);
+}
+
+TEST_F(ControllerTest, CelExpressionDependencyOnCustomObject) {
+  CreateCrd("example.com", "v1", "Widget", "widgets", false);
+  json w = {{"apiVersion", "example.com/v1"}, {"kind", "Widget"}, {"metadata", {{"name", "w1"}}}};
+  auto created = server_->Create("example.com/v1", "widgets", kNs, w);
+  ASSERT_TRUE(created);
+  (*created)["status"] = {{"ready", true}};  // status is written through its subresource
+  ASSERT_TRUE(server_->UpdateStatus("example.com/v1", "widgets", kNs, *created));
+  CreateWorkload(SimKind::kDeployment, "payments", 4);
+  CreateWd("payments-needs-widget",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "payments"}}},
+            {"dependsOn",
+             {{{"apiVersion", "example.com/v1"},
+               {"kind", "Widget"},
+               {"name", "w1"},
+               {"condition", {{"expression", "resource.status.ready == true"}}}}}}});
+  StartController();
+  // The kind is discovered and watched on demand; a failed reconcile is retried with backoff
+  // on the (fake) clock, hence the small steps.
+  ASSERT_TRUE(AdvanceUntil(
+      [&] {
+        json st = GetWd("payments-needs-widget")["status"];
+        return st.is_object() && st.contains("dependencies") &&
+               st["dependencies"][0].value("state", "") == "Healthy";
+      },
+      std::chrono::milliseconds(100), 50))
+      << GetWd("payments-needs-widget").dump(2);
+  json cur = *server_->Get("example.com/v1", "widgets", kNs, "w1");
+  cur["status"]["ready"] = false;
+  ASSERT_TRUE(server_->UpdateStatus("example.com/v1", "widgets", kNs, cur));
+  ASSERT_TRUE(WaitPhase("payments-needs-widget", "Degraded"));
+  Advance(seconds(30));
+  ASSERT_TRUE(WaitPhase("payments-needs-widget", "Suspended"));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 0);
+}
+
+// A local webhook receiver that records every POST and fails the first `fail_first` of them.
+class Receiver {
+ public:
+  explicit Receiver(int fail_first = 0) : fail_first_(fail_first) {
+    server_.Route("POST", "/hook", [this](const server::Request& req) {
+      std::lock_guard lock(mu_);
+      requests_.push_back(req);
+      if (static_cast<int>(requests_.size()) <= fail_first_) {
+        return server::Response::Text(500, "try later");
+      }
+      return server::Response::Text(200, "ok");
+    });
+    auto r = server_.Start();
+    EXPECT_TRUE(r);
+  }
+  std::string url() const { return server_.url() + "/hook"; }
+  std::size_t count() const {
+    std::lock_guard lock(mu_);
+    return requests_.size();
+  }
+  server::Request at(std::size_t i) const {
+    std::lock_guard lock(mu_);
+    return requests_.at(i);
+  }
+
+ private:
+  int fail_first_;
+  server::HttpServer server_{server::HttpServerOptions{.name = "receiver"}};
+  mutable std::mutex mu_;
+  std::vector<server::Request> requests_;
+};
+
+std::string Base64(std::string_view in) {
+  static constexpr char kA[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += {kA[v >> 18], kA[(v >> 12) & 63], kA[(v >> 6) & 63], kA[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += {kA[v >> 18], kA[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += {kA[v >> 18], kA[(v >> 12) & 63], kA[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+TEST_F(ControllerTest, NotificationIsSignedAndRecordedAfterDelivery) {
+  Receiver receiver;
+  json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "hook-hmac"}}},
+                 {"data", {{"key", Base64("s3cret")}, {"url", Base64(receiver.url())}}}};
+  ASSERT_TRUE(server_->Create("v1", "secrets", kNs, secret));
+  CreateWorkload(SimKind::kDeployment, "db", 3);
+  CreateWorkload(SimKind::kDeployment, "payments", 4);
+  WaitReady(SimKind::kDeployment, "db", 3);
+  json spec = PaymentsNeedsDb();
+  spec["notify"] = {{"webhookSecretRef", {{"name", "hook-hmac"}}},
+                    {"signingSecretRef", {{"name", "hook-hmac"}, {"key", "key"}}}};
+  CreateWd("payments-needs-db", spec);
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  ASSERT_TRUE(Eventually([&] { return receiver.count() == 1; }));
+  server::Request req = receiver.at(0);
+  json body = json::parse(req.body);
+  EXPECT_EQ(body["workloadDependency"], "payments-needs-db");
+  EXPECT_EQ(body["namespace"], "prod");
+  EXPECT_EQ(body["phase"], "Suspended");
+  EXPECT_EQ(body["previousPhase"], "Degraded");
+  EXPECT_EQ(body["dependent"], "payments");
+  EXPECT_EQ(body["dependentKind"], "Deployment");
+  EXPECT_EQ(body["dependencies"][0]["state"], "Unhealthy");
+  EXPECT_EQ(req.Header("X-Tether-Signature"), SignatureHeader("s3cret", req.body));
+  ASSERT_TRUE(Eventually([&] {
+    return GetWd("payments-needs-db")["status"].value("lastNotifiedPhase", "") == "Suspended";
+  }));
+  RecoverVia("payments-needs-db", "db");
+  ASSERT_TRUE(Eventually([&] { return receiver.count() == 2; }));
+  EXPECT_EQ(json::parse(receiver.at(1).body)["phase"], "Healthy");
+  ASSERT_TRUE(Eventually([&] {
+    return GetWd("payments-needs-db")["status"].value("lastNotifiedPhase", "") == "Healthy";
+  }));
+  Advance(std::chrono::minutes(11));  // a resync must not repeat anything
+  EXPECT_EQ(receiver.count(), 2u);
+  EXPECT_EQ(Metric("tether_notifications_total{result=\"success\"}"), 2);
+}
+
+TEST_F(ControllerTest, NotificationRetriesWithBackoffAndSlackFormat) {
+  Receiver receiver(/*fail_first=*/2);
+  Incident();
+  json wd = GetWd("payments-needs-db");
+  wd["spec"]["notify"] = {{"webhook", receiver.url()}, {"format", "slack"}};
+  ASSERT_TRUE(server_->Update("tether.dev/v1alpha1", "workloaddependencies", kNs, wd));
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  ASSERT_TRUE(Eventually([&] { return receiver.count() == 1; }));
+  // Backoff 1 s then 2 s (each plus up to 20% jitter), on the injected clock.
+  auto first = AdvanceUntil([&] { return receiver.count() == 2; }, std::chrono::milliseconds(250));
+  ASSERT_TRUE(first);
+  // (Upper bounds leave room for a slow attempt on a loaded machine.)
+  EXPECT_GE(*first, seconds(1));
+  EXPECT_LE(*first, seconds(2));
+  auto second = AdvanceUntil([&] { return receiver.count() == 3; }, std::chrono::milliseconds(250));
+  ASSERT_TRUE(second);
+  EXPECT_GE(*second, seconds(2));
+  EXPECT_LE(*second, seconds(4));
+  json body = json::parse(receiver.at(2).body);
+  ASSERT_TRUE(body.contains("text")) << body.dump();
+  EXPECT_NE(body["text"].get<std::string>().find("Suspended"), std::string::npos);
+  ASSERT_TRUE(Eventually([&] {
+    return GetWd("payments-needs-db")["status"].value("lastNotifiedPhase", "") == "Suspended";
+  }));
+  EXPECT_EQ(receiver.count(), 3u);
+}
+
+TEST_F(ControllerTest, NotificationGivesUpAfterFourAttemptsWithWarningEvent) {
+  Receiver receiver(/*fail_first=*/100);
+  Incident();
+  json wd = GetWd("payments-needs-db");
+  wd["spec"]["notify"] = {{"webhook", receiver.url()}};
+  ASSERT_TRUE(server_->Update("tether.dev/v1alpha1", "workloaddependencies", kNs, wd));
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  SuspendVia("payments-needs-db", "db");
+  for (std::size_t n = 1; n <= 4; ++n) {
+    ASSERT_TRUE(AdvanceUntil([&] { return receiver.count() == n; }, std::chrono::milliseconds(500)))
+        << n;
+  }
+  ASSERT_TRUE(Eventually([&] { return HasEvent("NotificationFailed", "payments-needs-db"); }));
+  Advance(seconds(30));
+  EXPECT_EQ(receiver.count(), 4u);
+  EXPECT_EQ(Metric("tether_notifications_total{result=\"failure\"}"), 1);
+}
+
+TEST_F(ControllerTest, PrometheusDependencyWithRealPrometheus) {
+  if (!prom::PrometheusServer::Available()) {
+    GTEST_SKIP() << "/usr/bin/prometheus not installed (Debian package `prometheus`)";
+  }
+  auto p = prom::PrometheusServer::Start();
+  ASSERT_TRUE(p) << p.error().ToString();
+  auto& prometheus = **p;
+  prometheus.SetMetrics("pg_up{service=\"postgresql\"} 1\n");
+  ASSERT_TRUE(prometheus.WaitForSamples("pg_up{service=\"postgresql\"} == 1", 1));
+  CreateWorkload(SimKind::kDeployment, "payments", 4);
+  CreateWd("payments-needs-pg",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "payments"}}},
+            {"dependsOn", {{{"prometheus", {{"query", "pg_up{service=\"postgresql\"} == 1"}}}}}}});
+  auto o = Options();
+  o.prometheus_url = prometheus.url();
+  StartController(o);
+  // Each step of the fake clock is one poll (--prometheus-interval 15s). A real Prometheus on a
+  // loaded machine may miss a scrape, so wait for the state rather than count polls.
+  auto dep_state = [&] {
+    json st = GetWd("payments-needs-pg")["status"];
+    if (!st.is_object() || !st.contains("dependencies")) return std::string();
+    return st["dependencies"][0].value("state", "");
+  };
+  ASSERT_TRUE(AdvanceUntil([&] { return dep_state() == "Healthy"; }, seconds(15), 20))
+      << GetWd("payments-needs-pg").dump(2);
+  ASSERT_TRUE(WaitPhase("payments-needs-pg", "Healthy"));
+  prometheus.SetMetrics("pg_up{service=\"postgresql\"} 0\n");
+  ASSERT_TRUE(prometheus.WaitForSamples("pg_up{service=\"postgresql\"} == 1", 0));
+  ASSERT_TRUE(
+      AdvanceUntil([&] { return Phase("payments-needs-pg") == "Degraded"; }, seconds(15), 4));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  Advance(seconds(30));
+  ASSERT_TRUE(WaitPhase("payments-needs-pg", "Suspended"));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 0);
+  prometheus.SetMetrics("pg_up{service=\"postgresql\"} 1\n");
+  ASSERT_TRUE(prometheus.WaitForSamples("pg_up{service=\"postgresql\"} == 1", 1));
+  ASSERT_TRUE(AdvanceUntil([&] { return Replicas(SimKind::kDeployment, "payments") == 4; },
+                           seconds(15), 40));
+  ASSERT_TRUE(WaitPhase("payments-needs-pg", "Healthy"));
+}
+
+TEST_F(ControllerTest, UnreachablePrometheusIsUnknownAndNeverSuspends) {
+  CreateWorkload(SimKind::kDeployment, "payments", 4);
+  CreateWd("payments-needs-pg", {{"dependent", {{"kind", "Deployment"}, {"name", "payments"}}},
+                                 {"dependsOn", {{{"prometheus", {{"query", "up == 1"}}}}}}});
+  auto o = Options();
+  o.prometheus_url = "http://127.0.0.1:1";
+  StartController(o);
+  ASSERT_TRUE(Eventually([&] {
+    json st = GetWd("payments-needs-pg")["status"];
+    return st.is_object() && st.contains("dependencies") &&
+           st["dependencies"][0].value("state", "") == "Unknown";
+  })) << GetWd("payments-needs-pg").dump(2);
+  for (int i = 0; i < 8; ++i) Advance(seconds(15));
+  EXPECT_NE(Phase("payments-needs-pg"), "Suspended");
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+}
+
+// Every dependent kind is suspended in its own way and restored exactly.
+class DependentKindTest : public ControllerTest, public ::testing::WithParamInterface<SimKind> {};
+
+TEST_P(DependentKindTest, SuspendsAndRestores) {
+  const SimKind kind = GetParam();
+  if (kind == SimKind::kRollout) CreateCrd("argoproj.io", "v1alpha1", "Rollout", "rollouts", true);
+  CreateWorkload(SimKind::kDeployment, "db", 3);
+  CreateWorkload(kind, "app", 4);
+  WaitReady(SimKind::kDeployment, "db", 3);
+  const std::string kind_name(sim::KindName(kind));
+  CreateWd("app-needs-db",
+           {{"dependent", {{"kind", kind_name}, {"name", "app"}}}, {"dependsOn", {Dep("db")}}});
+  StartController();
+  ASSERT_TRUE(WaitPhase("app-needs-db", "Healthy"));
+  SuspendVia("app-needs-db", "db");
+  auto suspended_form = [&] {
+    json o = Get(kind, "app");
+    switch (kind) {
+      case SimKind::kCronJob:
+      case SimKind::kJob:
+        return o["spec"].value("suspend", false);
+      case SimKind::kDaemonSet: {
+        json sel = o["spec"]["template"]["spec"].value("nodeSelector", json::object());
+        return sel.value("tether.dev/suspended", "") == "true";
+      }
+      default:
+        return o["spec"].value("replicas", 1) == 0;
+    }
+  };
+  ASSERT_TRUE(Eventually(suspended_form)) << Get(kind, "app").dump(2);
+  RecoverVia("app-needs-db", "db");
+  ASSERT_TRUE(WaitPhase("app-needs-db", "Healthy"));
+  json o = Get(kind, "app");
+  EXPECT_FALSE(suspended_form()) << o.dump(2);
+  if (kind == SimKind::kDeployment || kind == SimKind::kStatefulSet ||
+      kind == SimKind::kReplicaSet || kind == SimKind::kRollout) {
+    EXPECT_EQ(o["spec"]["replicas"], 4);
+  }
+  EXPECT_FALSE(Annotations(kind, "app").contains("tether.dev/suspended-by"));
+}
+
+TEST_P(DependentKindTest, DeletionWhileSuspendedRestores) {
+  const SimKind kind = GetParam();
+  if (kind == SimKind::kRollout) CreateCrd("argoproj.io", "v1alpha1", "Rollout", "rollouts", true);
+  CreateWorkload(SimKind::kDeployment, "db", 3);
+  CreateWorkload(kind, "app", 4);
+  WaitReady(SimKind::kDeployment, "db", 3);
+  CreateWd("app-needs-db",
+           {{"dependent", {{"kind", std::string(sim::KindName(kind))}, {"name", "app"}}},
+            {"dependsOn", {Dep("db")}}});
+  StartController();
+  ASSERT_TRUE(WaitPhase("app-needs-db", "Healthy"));
+  SuspendVia("app-needs-db", "db");
+  ASSERT_TRUE(server_->Delete("tether.dev/v1alpha1", "workloaddependencies", kNs, "app-needs-db"));
+  ASSERT_TRUE(Eventually([&] { return GetWd("app-needs-db").is_null(); }));
+  json o = Get(kind, "app");
+  EXPECT_FALSE(Annotations(kind, "app").contains("tether.dev/suspended-by")) << o.dump(2);
+  EXPECT_FALSE(o["spec"].value("suspend", false));
+  EXPECT_FALSE(o["spec"].contains("replicas") && o["spec"]["replicas"] == 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKinds, DependentKindTest,
+                         ::testing::Values(SimKind::kDeployment, SimKind::kStatefulSet,
+                                           SimKind::kReplicaSet, SimKind::kDaemonSet,
+                                           SimKind::kCronJob, SimKind::kJob, SimKind::kRollout),
+                         [](const auto& info) { return std::string(sim::KindName(info.param)); });
 
 }  // namespace
 }  // namespace tether::deps

@@ -26,7 +26,7 @@ namespace tether::prom {
 
 struct PrometheusServerOptions {
   std::string binary = "/usr/bin/prometheus";
-  std::chrono::milliseconds scrape_interval{500};
+  std::chrono::milliseconds scrape_interval{1000};
   std::chrono::seconds ready_timeout{60};
 };
 
