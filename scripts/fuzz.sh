@@ -3,6 +3,8 @@
 # seed corpus in fuzz/corpus/<target>. Any crash fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache hits across clones and build directories (paths are hashed relative to the root).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 seconds="${1:-15}"
 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
   -DTETHER_FUZZ=ON -DTETHER_TESTS=OFF -DTETHER_BENCH=OFF -DCMAKE_CXX_FLAGS="-O1" >/dev/null

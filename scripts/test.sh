@@ -5,6 +5,8 @@
 #        TETHER_FUZZ_SECONDS=0 scripts/test.sh   (skip fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache hits across clones and build directories (paths are hashed relative to the root).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 bash scripts/install-deps.sh
 
 jobs="$(nproc)"
