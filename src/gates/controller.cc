@@ -44,6 +44,7 @@ struct GateController::Impl {
     std::shared_ptr<kube::Informer> informer;
     std::set<std::string> pods;  // pod keys referencing this resource type
     std::jthread sync_waiter;    // enqueues the pods once the cache has synced
+    TimePoint started;           // to report a cache that never syncs (e.g. RBAC)
   };
   struct PodState {
     std::set<std::string> refs;                   // object index keys
@@ -149,6 +150,7 @@ struct GateController::Impl {
     if (it != watches.end()) return *it->second;
     auto w = std::make_unique<Watch>();
     w->resource = r;
+    w->started = clock.Now();
     kube::InformerOptions io;
     io.resource = r;
     io.registry = &registry;
@@ -368,9 +370,12 @@ struct GateController::Impl {
       }
       const std::string wk = WatchKey(*res);
       std::shared_ptr<kube::Informer> inf;
+      TimePoint watch_started;
       {
         std::lock_guard lock(mu);
-        inf = EnsureWatchLocked(*res).informer;
+        auto& w = EnsureWatchLocked(*res);
+        inf = w.informer;
+        watch_started = w.started;
         // Register at once so the sync waiter and change handler see this pod.
         watches[wk]->pods.insert(key);
         refs[wk + "|" + (target_ns.empty() ? cond.name : target_ns + "/" + cond.name)].insert(key);
@@ -379,6 +384,15 @@ struct GateController::Impl {
       new_refs.insert(wk + "|" + (target_ns.empty() ? cond.name : target_ns + "/" + cond.name));
       if (!inf->HasSynced()) {  // the sync waiter requeues the pod
         pending_sync = true;
+        if (clock.Now() - watch_started >= o.error_retry) {
+          problems[gate] = {"GateWatchNotReady",
+                            fmt::format("gate {}: the watch on {} has not synced since {}; "
+                                        "check that tether may list and watch {} (RBAC) and "
+                                        "that the API server is reachable",
+                                        gate, res->GroupResource(), FormatRfc3339(watch_started),
+                                        res->GroupResource())};
+        }
+        needs_retry = true;  // re-check (and report) if the cache never syncs
         continue;
       }
       ObjectPtr obj = inf->Get(target_ns, cond.name);

@@ -320,6 +320,25 @@ TEST_F(GateControllerTest, WatchExpiryAndDisconnectLoseNothing) {
   EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
 }
 
+TEST_F(GateControllerTest, AWatchThatCannotListIsReportedNotSilent) {
+  server_->Deny("tether", "list", "configmaps");
+  StartController();
+  Create("v1", "configmaps", "default", ConfigMap("c"));
+  Create("v1", "pods", "default",
+         Pod("p", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"c"})j"}}));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (const auto& m : Events("p", "GateWatchNotReady")) {
+          if (m.find("may list and watch configmaps") != std::string::npos) return true;
+        }
+        return false;
+      },
+      &clock_));
+  EXPECT_EQ(Gates("p"), std::vector<std::string>{kCfg});
+  server_->ClearDenials();
+  EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
+}
+
 TEST_F(GateControllerTest, NowConditionsOpenOnTime) {
   StartController();
   const std::string at = FormatRfc3339(clock_.Now() + seconds(30));
