@@ -510,8 +510,13 @@ void PutTime(json& j, const char* key, const std::optional<TimePoint>& t) {
 std::optional<TimePoint> GetTime(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_string()) return std::nullopt;
+  const std::string& text = it->get_ref<const std::string&>();
+  // Reject implausible years before parsing: converting them to nanoseconds would overflow.
+  if (text.size() < 4 || text.compare(0, 4, "1970") < 0 || text.compare(0, 4, "2200") > 0) {
+    return std::nullopt;
+  }
   TimePoint t;
-  if (!ParseRfc3339(it->get<std::string>(), &t)) return std::nullopt;
+  if (!ParseRfc3339(text, &t)) return std::nullopt;
   // Only plausible instants (1970..2200): deadline arithmetic on them cannot overflow.
   constexpr auto kLatest = std::chrono::hours(24 * 365 * 230);
   if (t.time_since_epoch() < Duration::zero() || t.time_since_epoch() > kLatest) {
