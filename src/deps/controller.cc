@@ -13,8 +13,8 @@
 #include <thread>
 #include <unordered_map>
 
-#include "cel/cel.h"
 #include "common/log.h"
+#include "deps/cel_evaluator.h"
 #include "deps/cycle.h"
 #include "deps/health.h"
 #include "deps/state_machine.h"
@@ -150,36 +150,6 @@ std::optional<json> StripWorkload(json&& o) {
   return std::move(o);
 }
 
-// CEL-backed ExpressionEvaluator with a compiled-program cache.
-class CelEvaluator final : public ExpressionEvaluator {
- public:
-  Result<bool> EvaluateBool(std::string_view expression, const json& resource) const override {
-    std::shared_ptr<const cel::Program> program;
-    {
-      std::lock_guard lock(mu_);
-      auto it = cache_.find(std::string(expression));
-      if (it != cache_.end()) program = it->second;
-    }
-    if (!program) {
-      cel::Env env;
-      env.variables = {"resource"};
-      auto compiled = cel::Compile(expression, env);
-      if (!compiled) return Fail(compiled.error());
-      program = *compiled;
-      std::lock_guard lock(mu_);
-      if (cache_.size() > 4096) cache_.clear();
-      cache_.emplace(std::string(expression), program);
-    }
-    cel::Activation act;
-    act.BindJsonRef("resource", resource);
-    return program->EvaluateBool(act);
-  }
-
- private:
-  mutable std::mutex mu_;
-  mutable std::unordered_map<std::string, std::shared_ptr<const cel::Program>> cache_;
-};
-
 // Kubernetes Secret data is standard base64 with padding. nullopt on a bad character.
 std::optional<std::string> DecodeBase64(std::string_view in) {
   static constexpr std::string_view kAlphabet =
@@ -227,7 +197,7 @@ struct DependencyController::Impl {
   std::unique_ptr<prom::Client> prom;
   std::unique_ptr<Notifier> notifier;
   std::unique_ptr<kube::Controller> workers;
-  CelEvaluator cel;
+  CelExpressionEvaluator cel;
 
   std::vector<std::shared_ptr<kube::Informer>> wd_informers;
 
