@@ -80,7 +80,8 @@ ApiResult<ObjectStore::ListPage> ObjectStore::List(const std::string& gr, const 
                                                    const std::string& start_after,
                                                    std::int64_t limit, const Filter& filter) const {
   std::lock_guard lock(mu_);
-  if (at_rv != 0 && at_rv <= compacted_) {
+  // etcd keeps the compacted revision itself readable; only older ones are gone.
+  if (at_rv != 0 && at_rv < compacted_) {
     return Err(Expired("The resourceVersion for the provided list is too old."));
   }
   ListPage page;

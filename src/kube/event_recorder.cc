@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace tether::kube {
@@ -134,9 +136,13 @@ void EventRecorder::Run(const std::stop_token& stop) {
 
 Result<void> EventRecorder::CreateEvent(const Pending& p, const std::string& key) {
   std::string ns = p.ref.ns.empty() ? "default" : p.ref.ns;
-  // Unique name in the style of client-go: <object>.<hex nanoseconds>.
-  std::string name = fmt::format("{}.{:x}", p.ref.name.empty() ? std::string("object") : p.ref.name,
-                                 static_cast<std::uint64_t>(p.at.time_since_epoch().count()));
+  // Unique name in the style of client-go: <object>.<hex nanoseconds>. Two Events recorded at
+  // the same instant (a coarse or fake clock) must not collide, so the suffix never repeats.
+  auto nanos = static_cast<std::uint64_t>(p.at.time_since_epoch().count());
+  std::uint64_t suffix = std::max(nanos, last_name_suffix_ + 1);
+  last_name_suffix_ = suffix;
+  std::string name =
+      fmt::format("{}.{:x}", p.ref.name.empty() ? std::string("object") : p.ref.name, suffix);
   std::string ts = FormatRfc3339(p.at);
   Json event = {
       {"apiVersion", "v1"},

@@ -101,6 +101,7 @@ class EventRecorder {
   void Run(const std::stop_token& stop);
   void Write(const Pending& p);
   Result<void> CreateEvent(const Pending& p, const std::string& key);
+  std::uint64_t last_name_suffix_ = 0;  // only touched by the writer thread
 
   std::unique_ptr<EventSink> sink_;
   Clock& clock_;

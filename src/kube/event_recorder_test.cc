@@ -113,6 +113,15 @@ TEST_F(EventRecorderTest, RepeatsAreAggregatedIntoOneEvent) {
   EXPECT_EQ(aggregated, 1);
 }
 
+TEST_F(EventRecorderTest, DistinctEventsAtTheSameInstantAreAllCreated) {
+  auto rec = Make();
+  rec->Record(Dep("db"), EventType::kNormal, "GateRemoved", "gate a removed");
+  rec->Record(Dep("db"), EventType::kNormal, "GateRemoved", "gate b removed");
+  rec->Record(Dep("db"), EventType::kWarning, "GateInvalid", "gate c: bad JSON");
+  ASSERT_TRUE(rec->Flush());
+  EXPECT_EQ(store_->events.size(), 3u);  // none lost to an AlreadyExists name collision
+}
+
 TEST_F(EventRecorderTest, AggregatedEventGoneStartsANewOne) {
   auto rec = Make();
   rec->Record(Dep("db"), EventType::kNormal, "Suspended", "scaled to 0");
