@@ -372,6 +372,12 @@ struct DependencyController::Impl {
         .on_update = [enqueue](const ObjectPtr&, const ObjectPtr& b) { enqueue(b); },
         .on_delete = enqueue,
     });
+    // A watch that breaks turns its dependencies Unknown; one that recovers lets them be judged
+    // again. Either way every WorkloadDependency referencing this kind is re-evaluated.
+    inf->AddWatchHealthHandler([g = guard, prefix = kind + "." + group + "/"](bool) {
+      std::shared_lock lock(g->mu);
+      if (g->impl) g->impl->EnqueueReferrersWithPrefix(prefix);
+    });
     if (start) {
       inf->Start();
       WatchSync(inf);
@@ -695,6 +701,14 @@ struct DependencyController::Impl {
   // events precede HasSynced()); only absence needs a synced cache to mean NotFound.
   Observation ObserveFrom(const std::shared_ptr<kube::Informer>& inf, const std::string& ns,
                           const std::string& name, const std::string& what) {
+    // SPEC §2.3/§9: while the watch is broken the cache may be arbitrarily stale, so the
+    // dependency is Unknown (clocks frozen, never suspends) rather than judged on old data.
+    if (inf->HasSynced() && !inf->WatchHealthy()) {
+      std::string error = inf->WatchError();
+      return Observation::Unobservable(fmt::format("watch on {} broken: {}",
+                                                   inf->options().resource.GroupResource(),
+                                                   error.empty() ? "re-establishing" : error));
+    }
     ObjectPtr o = inf->Get(inf->options().resource.namespaced ? ns : "", name);
     if (o) return Observation::Object(*o);
     if (!inf->HasSynced()) {

@@ -548,6 +548,62 @@ TEST_F(ControllerTest, WatchDisconnectsAndApiErrorsDoNotCauseSuspension) {
   EXPECT_EQ(Annotations(SimKind::kDeployment, "payments")["tether.dev/saved-replicas"], "4");
 }
 
+// SPEC §2.3/§9: while the dependency's watch is broken its health is Unknown (the phase stays
+// Degraded with its clock frozen), however long the outage and however unhealthy it looked just
+// before; once the watch is back and the dependency is really unhealthy, the window runs again.
+TEST_F(ControllerTest, BrokenDependencyWatchIsUnknownAndNeverSuspends) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  Break(SimKind::kDeployment, "db");
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Degraded"));
+
+  // The simulator stops (db stays broken) so that only the controller meets the injected faults.
+  sim_->Stop();
+  // The Deployments watch breaks: the resumed watch fails, and so do the next relists.
+  constexpr int kListFailures = 4;
+  const int lists_before = server_->RequestCount("list", "deployments");
+  server_->FailNext("watch", "deployments", 1, 500, "watch cache unavailable");
+  server_->FailNext("list", "deployments", kListFailures, 500, "etcd unavailable");
+  server_->DropWatches();
+  auto db_state = [&] {
+    json deps = GetWd("payments-needs-db")["status"]["dependencies"];
+    return deps.is_array() && deps.size() == 1 ? deps[0].value("state", "") : std::string();
+  };
+  // (The informer may back off briefly before resuming a stream that closed without progress.)
+  auto broken_after = AdvanceUntil([&] { return db_state() == "Unknown"; }, seconds(1), 10);
+  ASSERT_TRUE(broken_after) << GetWd("payments-needs-db").dump(2);
+  std::string status = GetWd("payments-needs-db")["status"].dump();
+  EXPECT_NE(status.find("watch on deployments.apps broken"), std::string::npos) << status;
+  EXPECT_NE(status.find("watch cache unavailable"), std::string::npos) << status;
+
+  // Far longer than the 30s window passes while every relist fails.
+  Duration outage{0};
+  while (server_->RequestCount("list", "deployments") < lists_before + kListFailures) {
+    ASSERT_LT(outage, seconds(600)) << "the informer stopped retrying its list";
+    int seen = server_->RequestCount("list", "deployments");
+    Advance(seconds(30));
+    outage += seconds(30);
+    Eventually([&] { return server_->RequestCount("list", "deployments") > seen; },
+               std::chrono::seconds(5));
+    EXPECT_EQ(db_state(), "Unknown");
+    EXPECT_EQ(Phase("payments-needs-db"), "Degraded");
+    EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  }
+  EXPECT_GE(outage, seconds(90));
+  EXPECT_FALSE(Annotations(SimKind::kDeployment, "payments").contains("tether.dev/suspended-by"));
+
+  // The watch recovers (the next relist succeeds): db is judged again, and is unhealthy. The
+  // window resumes where it froze, so what was left of it is still needed.
+  ASSERT_TRUE(AdvanceUntil([&] { return db_state() == "Unhealthy"; }, seconds(1), 120))
+      << GetWd("payments-needs-db").dump(2);
+  EXPECT_EQ(Phase("payments-needs-db"), "Degraded");
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+  Advance(seconds(30) - *broken_after);
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Suspended"));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 0);
+}
+
 TEST_F(ControllerTest, InvalidSpecOnlyAffectsItself) {
   Incident();
   CreateWorkload(SimKind::kDeployment, "reports", 2);

@@ -122,6 +122,7 @@ void Informer::Run(const std::stop_token& stop) {
       if (stop.stop_requested()) break;
       if (!listed) {
         restarts_list_error_->Inc();
+        SetHealth(false, "list failed: " + listed.error().ToString());
         Duration delay = backoff.Next();
         log::Warn("informer list failed; retrying", {{"resource", res},
                                                      {"namespace", scope},
@@ -136,6 +137,7 @@ void Informer::Run(const std::stop_token& stop) {
         resource_version_ = listed->resource_version;
       }
       need_list = false;
+      SetHealth(true, "");
       if (!synced_.exchange(true)) {
         std::lock_guard lock(sync_mu_);
         sync_cv_.notify_all();
@@ -208,11 +210,15 @@ void Informer::Run(const std::stop_token& stop) {
     if (!watched || error_event) {
       restarts_error_->Inc();
       Duration delay = backoff.Next();
-      log::Warn("watch failed; resuming from last resourceVersion",
-                {{"resource", res},
-                 {"namespace", scope},
-                 {"error", watched ? *error_event : watched.error().ToString()},
-                 {"retry_in", FormatDuration(delay)}});
+      std::string error = watched ? *error_event : watched.error().ToString();
+      log::Warn("watch failed; relisting", {{"resource", res},
+                                            {"namespace", scope},
+                                            {"error", error},
+                                            {"retry_in", FormatDuration(delay)}});
+      SetHealth(false, "watch failed: " + error);
+      // The relist both proves the connection works again and catches up on what the broken
+      // watch missed; its success restores health.
+      need_list = true;
       clock_.SleepFor(delay, stop);
       continue;
     }
@@ -224,6 +230,29 @@ void Informer::Run(const std::stop_token& stop) {
     } else {
       clock_.SleepFor(backoff.Next(), stop);
     }
+  }
+}
+
+std::string Informer::WatchError() const {
+  std::lock_guard lock(health_mu_);
+  return watch_error_;
+}
+
+void Informer::AddWatchHealthHandler(std::function<void(bool healthy)> handler) {
+  std::lock_guard lock(health_mu_);
+  health_handlers_.push_back(std::move(handler));
+}
+
+void Informer::SetHealth(bool healthy, std::string error) {
+  std::vector<std::function<void(bool)>> handlers;
+  {
+    std::lock_guard lock(health_mu_);
+    watch_error_ = std::move(error);
+    if (healthy_.exchange(healthy) == healthy) return;
+    handlers = health_handlers_;
+  }
+  for (const auto& h : handlers) {
+    if (h) h(healthy);
   }
 }
 

@@ -19,6 +19,14 @@
 // a synthetic add for every cached object. Reads (Get/List/ByIndex) are safe from any thread,
 // including from inside handlers.
 //
+// Watch health: WatchHealthy() says whether the cache is currently live. It turns true with every
+// successful list, and false the moment a list fails or a watch fails with an error (transport
+// error, HTTP error, non-expiry ERROR event); after a watch error the informer relists (as
+// client-go's reflector does), so health returns with the next successful list. A clean
+// server-side close resumes at once and does not affect health; an expired resourceVersion
+// relists without flapping health unless that relist fails. Watch-health handlers
+// (AddWatchHealthHandler) run on the informer thread on every transition, in both directions.
+//
 // Metrics: tether_watch_restarts_total{resource,reason} (reason: closed, expired, error,
 // list_error).
 //
@@ -117,6 +125,14 @@ class Informer {
   bool WaitForSync(const std::stop_token& stop) const;
 
   void AddEventHandler(EventHandler handler);
+
+  // True while the cache is live (see "Watch health" above). False before the first list.
+  [[nodiscard]] bool WatchHealthy() const { return healthy_.load(); }
+  // The error that made the watch unhealthy ("" while healthy or before the first attempt).
+  [[nodiscard]] std::string WatchError() const;
+  // Called with the new state on every health transition, on the informer thread; must be quick
+  // and must not call AddWatchHealthHandler. Not called for the current state at registration.
+  void AddWatchHealthHandler(std::function<void(bool healthy)> handler);
   // Registers an index; existing objects are indexed at once.
   void AddIndexer(const std::string& name, IndexFunc fn);
 
@@ -146,6 +162,7 @@ class Informer {
   void Remove(const Json& object);
   std::optional<Json> Ingest(Json&& object) const;
   void Dispatch(const std::vector<Delta>& deltas);
+  void SetHealth(bool healthy, std::string error);
   // Requires store_mu_ held exclusively.
   void SetLocked(const std::string& key, ObjectPtr obj);
   void EraseLocked(const std::string& key);
@@ -170,6 +187,11 @@ class Informer {
   std::string resource_version_;
 
   std::atomic<bool> synced_{false};
+
+  std::atomic<bool> healthy_{false};
+  mutable std::mutex health_mu_;  // guards watch_error_ and health_handlers_
+  std::string watch_error_;
+  std::vector<std::function<void(bool)>> health_handlers_;
   mutable std::mutex sync_mu_;
   mutable std::condition_variable_any sync_cv_;
 

@@ -52,6 +52,7 @@ class FakeListerWatcher final : public ListerWatcher {
     std::int64_t compacted = 0;
     int drop_generation = 0;
     int list_failures = 0;
+    int watch_failures = 0;  // the next watches fail at once (transport error)
     int lists = 0;
     std::vector<std::string> watch_from;
     bool send_expired_event = true;  // 410 as an ERROR event (else as an HTTP error)
@@ -108,6 +109,10 @@ class FakeListerWatcher final : public ListerWatcher {
                      const std::stop_token& stop) override {
     std::unique_lock lock(s_->mu);
     s_->watch_from.push_back(opts.resource_version);
+    if (s_->watch_failures > 0) {
+      --s_->watch_failures;
+      return Fail(ErrorCode::kUnavailable, "watch refused");
+    }
     std::int64_t from = std::stoll(opts.resource_version);
     if (from < s_->compacted) {
       if (!s_->send_expired_event) {
@@ -328,6 +333,57 @@ TEST_F(InformerTest, ListFailuresRetryWithBackoffOnTheClock) {
   EXPECT_THAT(
       registry_.Serialize(),
       HasSubstr("tether_watch_restarts_total{resource=\"configmaps\",reason=\"list_error\"} 2"));
+}
+
+TEST_F(InformerTest, WatchHealthFollowsFailuresAndRecoveryAndNotifiesTransitions) {
+  server_->Put(ConfigMap("ns", "a"));
+  auto inf = Make();
+  std::mutex mu;
+  std::vector<bool> flips;
+  inf->AddWatchHealthHandler([&](bool healthy) {
+    std::lock_guard lock(mu);
+    flips.push_back(healthy);
+  });
+  auto flipped = [&] {
+    std::lock_guard lock(mu);
+    return flips;
+  };
+  EXPECT_FALSE(inf->WatchHealthy()) << "not live before the first list";
+  inf->Start();
+  ASSERT_TRUE(inf->WaitForSync(std::stop_token()));
+  ASSERT_TRUE(Eventually([&] { return flipped().size() == 1; }));
+  EXPECT_TRUE(inf->WatchHealthy());
+  ASSERT_TRUE(WatchActive());
+
+  // A clean close resumes at once and is not a health change.
+  server_->Put(ConfigMap("ns", "b"));
+  ASSERT_TRUE(Eventually([&] { return inf->Get("ns", "b") != nullptr; }));
+  server_->DropWatches();
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(server_->mu);
+    return server_->watch_from.size() == 2 && server_->active_watches > 0;
+  }));
+  EXPECT_TRUE(inf->WatchHealthy());
+
+  // The resumed watch fails, then one relist fails: unhealthy until a relist succeeds.
+  {
+    std::lock_guard lock(server_->mu);
+    server_->watch_failures = 1;
+    server_->list_failures = 1;
+  }
+  server_->Put(ConfigMap("ns", "c"));
+  ASSERT_TRUE(Eventually([&] { return inf->Get("ns", "c") != nullptr; }));
+  server_->DropWatches();
+  ASSERT_TRUE(Eventually([&] { return !inf->WatchHealthy(); }));
+  EXPECT_THAT(inf->WatchError(), HasSubstr("watch refused"));
+  server_->Put(ConfigMap("ns", "d"));  // missed by the broken watch
+  ASSERT_TRUE(AdvanceUntil([&] { return inf->WatchHealthy(); }));
+  EXPECT_EQ(inf->WatchError(), "");
+  EXPECT_NE(inf->Get("ns", "d"), nullptr) << "the relist catches up on what the watch missed";
+  ASSERT_TRUE(Eventually([&] { return flipped().size() == 3; }));
+  EXPECT_THAT(flipped(), ElementsAre(true, false, true));
+  std::lock_guard lock(server_->mu);
+  EXPECT_EQ(server_->lists, 3);
 }
 
 TEST_F(InformerTest, TransformDropsObjectsAndFieldsAndDeletesObjectsThatStopPassing) {
