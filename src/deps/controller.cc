@@ -20,6 +20,7 @@
 #include "deps/state_machine.h"
 #include "deps/types.h"
 #include "kube/controller.h"
+#include "kube/event_recorder.h"
 #include "prom/client.h"
 
 namespace tether::deps {
@@ -196,6 +197,7 @@ struct DependencyController::Impl {
   kube::InformerFactory* factory = nullptr;
   std::unique_ptr<prom::Client> prom;
   std::unique_ptr<Notifier> notifier;
+  std::unique_ptr<kube::EventRecorder> recorder;
   std::unique_ptr<kube::Controller> workers;
   CelExpressionEvaluator cel;
 
@@ -835,40 +837,13 @@ struct DependencyController::Impl {
     return {};
   }
 
-  // Records a core/v1 Event (best effort: failures are logged, never fail the reconcile).
+  // Records a core/v1 Event through the aggregating recorder: never blocks, and repeats of the
+  // same (object, type, reason, message) bump one Event's count instead of creating new ones.
   void RecordEvent(const json& involved, const EventSpec& e) {
-    const json md = involved.value("metadata", json::object());
-    std::string ns = md.value("namespace", std::string());
-    std::string name = md.value("name", std::string());
-    TimePoint now = clock.Now();
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
-    static std::atomic<uint64_t> seq{0};
-    json ev = {{"apiVersion", "v1"},
-               {"kind", "Event"},
-               {"metadata",
-                {{"name", fmt::format("{}.{:x}{:04x}", name, nanos.count(), seq++ & 0xffff)},
-                 {"namespace", ns}}},
-               {"involvedObject",
-                {{"apiVersion", involved.value("apiVersion", std::string())},
-                 {"kind", involved.value("kind", std::string())},
-                 {"name", name},
-                 {"namespace", ns},
-                 {"uid", md.value("uid", std::string())},
-                 {"resourceVersion", md.value("resourceVersion", std::string())}}},
-               {"reason", e.reason},
-               {"message", e.message.substr(0, 1024)},
-               {"type", e.type == EventSpec::Type::kWarning ? "Warning" : "Normal"},
-               {"source", {{"component", opts.event_component}}},
-               {"reportingComponent", opts.event_component},
-               {"reportingInstance", opts.instance},
-               {"firstTimestamp", FormatRfc3339(now)},
-               {"lastTimestamp", FormatRfc3339(now)},
-               {"count", 1}};
-    auto r = client.Create(kube::resources::Events(), ns, ev);
-    if (!r) {
-      log::Warn("could not record Event",
-                {{"object", ns + "/" + name}, {"reason", e.reason}, {"error", r.error().message}});
-    }
+    recorder->Record(
+        kube::ObjectReference::From(involved),
+        e.type == EventSpec::Type::kWarning ? kube::EventType::kWarning : kube::EventType::kNormal,
+        e.reason, e.message);
   }
 
   // ---- status and metrics ----
@@ -1304,6 +1279,11 @@ Result<std::unique_ptr<DependencyController>> DependencyController::Create(
   no.clock = &impl->clock;
   no.registry = &impl->registry;
   impl->notifier = std::make_unique<Notifier>(no);
+  impl->recorder = std::make_unique<kube::EventRecorder>(
+      kube::MakeClientEventSink(impl->client), impl->clock,
+      kube::EventRecorderOptions{.component = impl->opts.event_component,
+                                 .host = impl->opts.instance,
+                                 .registry = &impl->registry});
   Impl* raw = impl.get();
   impl->workers = std::make_unique<kube::Controller>(
       impl->clock,
@@ -1359,6 +1339,7 @@ void DependencyController::Start() {
     if (impl_->acting || impl_->stopped) return;
     impl_->acting = true;
   }
+  impl_->recorder->Start();
   impl_->workers->Start();
   impl_->EnqueueAll();
   impl_->ArmResync();
@@ -1374,6 +1355,7 @@ void DependencyController::Stop() {
     impl_->clock.Cancel(impl_->discovery_timer);
   }
   impl_->workers->Stop();
+  impl_->recorder->Stop();  // writes what the workers recorded
   impl_->notifier->Stop();
   std::vector<std::jthread> waiters;
   {

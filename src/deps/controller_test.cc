@@ -391,6 +391,39 @@ TEST_F(ControllerTest, BlipShorterThanWindowDoesNothing) {
   EXPECT_TRUE(HasEvent("Degraded", "payments-needs-db"));
 }
 
+// A flapping dependency repeats the same Warning: one aggregated Event whose count grows, not
+// one Event per flap.
+TEST_F(ControllerTest, RepeatedWarningIsOneEventWithGrowingCount) {
+  Incident();
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  for (int i = 0; i < 3; ++i) {
+    Break(SimKind::kDeployment, "db");
+    ASSERT_TRUE(WaitPhase("payments-needs-db", "Degraded"));
+    Heal(SimKind::kDeployment, "db");
+    ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
+  }
+  auto degraded_events = [&] {
+    std::vector<json> out;
+    auto list = server_->List("v1", "events", kNs);
+    if (!list) return out;
+    for (const auto& e : (*list)["items"]) {
+      if (e.value("reason", "") == "Degraded" &&
+          e["involvedObject"].value("name", "") == "payments-needs-db") {
+        out.push_back(e);
+      }
+    }
+    return out;
+  };
+  ASSERT_TRUE(Eventually([&] {
+    auto evs = degraded_events();
+    return evs.size() == 1 && evs[0].value("count", 0) == 3;
+  })) << json(degraded_events()).dump(2);
+  json ev = degraded_events()[0];
+  EXPECT_EQ(ev["type"], "Warning");
+  EXPECT_EQ(ev["source"]["component"], "tether-controller");
+}
+
 TEST_F(ControllerTest, RecoveryClockResetsOnRelapse) {
   Incident();
   StartController();
