@@ -16,6 +16,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "deps/controller.h"
+#include "gates/condition.h"
+#include "gates/controller.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/informer.h"
@@ -41,6 +43,10 @@ struct ControllerFlags {
   std::string resync_period = "10m";
   std::string prometheus_url;
   std::string prometheus_interval = "15s";
+  // Scheduling-gate controller.
+  std::string gate_prefixes = "gate.tether.dev/";
+  std::string gate_reference_policy = "same-namespace";
+  std::string gate_time_resync = "1s";
 };
 
 // Parses a duration flag; prints one clear error line on failure.
@@ -52,19 +58,22 @@ bool DurationFlag(const std::string& name, const std::string& value, Duration* o
   return false;
 }
 
-// One leadership term's WorkloadDependency controller. A fresh instance is made for every term
-// (caches warm from the start, so a standby takes over quickly); losing leadership stops it.
-class DependencyControllerSlot {
+// One leadership term's controller of type C (WorkloadDependency or gate controller). A fresh
+// instance is made for every term, its caches warm from the start so a standby takes over
+// quickly; losing leadership stops it. `warm` starts caches only (DependencyController) or is
+// empty when the controller has no standby mode (GateController starts everything in Start()).
+template <typename C, typename Options>
+class ControllerSlot {
  public:
-  explicit DependencyControllerSlot(deps::ControllerOptions options)
-      : options_(std::move(options)) {}
+  ControllerSlot(Options options, std::function<void(C&)> warm, std::function<bool(C&)> synced)
+      : options_(std::move(options)), warm_(std::move(warm)), synced_(std::move(synced)) {}
 
   Result<void> Prepare() {
     std::lock_guard lock(mu_);
-    auto created = deps::DependencyController::Create(options_);
+    auto created = C::Create(options_);
     if (!created) return tl::unexpected(created.error());
     current_ = std::move(*created);
-    current_->StartCaches();
+    if (warm_) warm_(*current_);
     return {};
   }
   void Act() {
@@ -73,7 +82,7 @@ class DependencyControllerSlot {
   }
   // Stops acting; with `prepare_next`, warms a fresh instance for the next leadership term.
   void StandDown(bool prepare_next) {
-    std::unique_ptr<deps::DependencyController> old;
+    std::unique_ptr<C> old;
     {
       std::lock_guard lock(mu_);
       old = std::move(current_);
@@ -81,19 +90,21 @@ class DependencyControllerSlot {
     old.reset();  // Stop() in the destructor
     if (!prepare_next) return;
     if (auto prepared = Prepare(); !prepared) {
-      log::Error("cannot prepare the WorkloadDependency controller",
+      log::Error("cannot prepare a controller for the next leadership term",
                  {{"error", prepared.error().message}});
     }
   }
   bool HasSynced() {
     std::lock_guard lock(mu_);
-    return current_ && current_->HasSynced();
+    return current_ && (!synced_ || synced_(*current_));
   }
 
  private:
-  deps::ControllerOptions options_;
+  Options options_;
+  std::function<void(C&)> warm_;
+  std::function<bool(C&)> synced_;
   std::mutex mu_;
-  std::unique_ptr<deps::DependencyController> current_;
+  std::unique_ptr<C> current_;
 };
 
 std::string InClusterNamespace() {
@@ -147,8 +158,37 @@ int Run(const ControllerFlags& flags) {
                     &dep_options.prometheus_interval)) {
     return 2;
   }
-  DependencyControllerSlot dependencies(dep_options);
+  ControllerSlot<deps::DependencyController, deps::ControllerOptions> dependencies(
+      dep_options, [](deps::DependencyController& c) { c.StartCaches(); },
+      [](deps::DependencyController& c) { return c.HasSynced(); });
+
+  gates::GateControllerOptions gate_options;
+  gate_options.clock = &clock;
+  gate_options.client = client->get();
+  gate_options.registry = &registry;
+  gate_options.workers = flags.workers;
+  auto prefixes = gates::ParsePrefixes(flags.gate_prefixes);
+  auto policy = gates::ParseReferencePolicy(flags.gate_reference_policy);
+  if (!prefixes || !policy) {
+    fmt::print(stderr, "tether: error: {}\n",
+               !prefixes ? prefixes.error().Wrap("--gate-prefixes").message
+                         : policy.error().Wrap("--gate-reference-policy").message);
+    return 2;
+  }
+  gate_options.prefixes = *prefixes;
+  gate_options.policy = *policy;
+  if (!DurationFlag("gate-time-resync", flags.gate_time_resync, &gate_options.time_resync)) {
+    return 2;
+  }
+  // The gate controller has no caches-only mode: a standby prepares it, the leader starts it.
+  ControllerSlot<gates::GateController, gates::GateControllerOptions> gate_controller(
+      gate_options, nullptr, nullptr);
+
   if (auto prepared = dependencies.Prepare(); !prepared) {
+    fmt::print(stderr, "tether: error: {}\n", prepared.error().message);
+    return 2;
+  }
+  if (auto prepared = gate_controller.Prepare(); !prepared) {
     fmt::print(stderr, "tether: error: {}\n", prepared.error().message);
     return 2;
   }
@@ -166,15 +206,17 @@ int Run(const ControllerFlags& flags) {
     le.lease_name = flags.leader_election_id;
     le.identity = Identity();
     le.registry = &registry;
-    le.on_started_leading = [&leading, &dependencies, id = le.identity] {
+    le.on_started_leading = [&leading, &dependencies, &gate_controller, id = le.identity] {
       leading = true;
       dependencies.Act();
+      gate_controller.Act();
       log::Info("became leader", {{"identity", id}});
     };
-    le.on_stopped_leading = [&leading, &dependencies, &stop, id = le.identity] {
+    le.on_stopped_leading = [&leading, &dependencies, &gate_controller, &stop, id = le.identity] {
       leading = false;
-      // Lost (not released at shutdown): warm a fresh controller for the next term.
+      // Lost (not released at shutdown): warm fresh controllers for the next term.
       dependencies.StandDown(/*prepare_next=*/!stop.stop_requested());
+      gate_controller.StandDown(/*prepare_next=*/!stop.stop_requested());
       log::Warn("stopped leading", {{"identity", id}});
     };
     le.on_new_leader = [](const std::string& who) {
@@ -213,8 +255,10 @@ int Run(const ControllerFlags& flags) {
     }
   } else {
     dependencies.Act();
+    gate_controller.Act();
     WaitForStop(stop.get_token());
   }
+  gate_controller.StandDown(/*prepare_next=*/false);
   dependencies.StandDown(/*prepare_next=*/false);
   log::Info("shutting down");
   ops.Stop();
@@ -256,6 +300,14 @@ void RegisterControllerCommand(CLI::App& app) {
           "Prometheus base URL for prometheus dependencies (e.g. http://prometheus:9090)");
   AddFlag(cmd, "prometheus-interval", flags->prometheus_interval,
           "How often prometheus dependencies are queried");
+  AddFlag(cmd, "gate-prefixes", flags->gate_prefixes,
+          "Comma-separated scheduling-gate prefixes tether owns (also k8s.ksgate.org/, "
+          "gateman.kdex.dev/)");
+  AddFlag(cmd, "gate-reference-policy", flags->gate_reference_policy,
+          "Which objects a gate may reference: same-namespace, authorized or any")
+      ->check(CLI::IsMember({"same-namespace", "authorized", "any"}));
+  AddFlag(cmd, "gate-time-resync", flags->gate_time_resync,
+          "How often gate conditions that call now() are re-evaluated");
   cmd->callback([flags] { std::exit(Run(*flags)); });
 }
 

@@ -9,6 +9,8 @@
 
 #include "cli/graph_command.h"
 #include "deps/explain.h"
+#include "gates/condition.h"
+#include "gates/explain.h"
 
 namespace tether::cli {
 namespace {
@@ -52,6 +54,7 @@ struct WhyFlags {
   LogFlags log;
   std::string namespace_;
   std::string target;
+  GateFlags gates;
 };
 
 Result<std::optional<kube::Json>> GetOptional(kube::Client& client, const kube::Resource& r,
@@ -76,7 +79,7 @@ int RunWhy(const WhyFlags& flags) {
     return 1;
   }
   std::string ns = flags.namespace_.empty() ? conn->default_namespace : flags.namespace_;
-  auto text = Why(*conn->client, *target, ns, clock.Now());
+  auto text = Why(*conn->client, *target, ns, clock.Now(), flags.gates);
   if (!text) {
     fmt::print(stderr, "tether why: {}\n", text.error().message);
     return 1;
@@ -88,7 +91,15 @@ int RunWhy(const WhyFlags& flags) {
 }  // namespace
 
 Result<std::string> Why(kube::Client& client, const WhyTarget& target, const std::string& ns,
-                        TimePoint now) {
+                        TimePoint now, const GateFlags& gates) {
+  if (target.type == WhyTarget::Type::kPod) {
+    auto prefixes = gates::ParsePrefixes(gates.prefixes);
+    if (!prefixes) return tl::unexpected(prefixes.error().Wrap("--gate-prefixes"));
+    auto policy = gates::ParseReferencePolicy(gates.reference_policy);
+    if (!policy) return tl::unexpected(policy.error().Wrap("--gate-reference-policy"));
+    return gates::ExplainPod(client, ns, target.name,
+                             {.prefixes = *prefixes, .policy = *policy, .now = now});
+  }
   if (target.type == WhyTarget::Type::kWorkloadDependency) {
     auto wd = GetOptional(client, WorkloadDependencyResource(), ns, target.name);
     if (!wd) return tl::unexpected(wd.error());
@@ -152,15 +163,14 @@ Result<WhyTarget> ParseWhyTarget(std::string_view arg) {
     return t;
   }
   if (kind == "pod" || kind == "pods" || kind == "po") {
-    return Fail(
-        ErrorCode::kInvalid,
-        "explaining scheduling gates of pods is not available in this build yet; supported: "
-        "deployment, statefulset, replicaset, daemonset, cronjob, job, rollout, wd");
+    t.type = WhyTarget::Type::kPod;
+    t.resource = kube::resources::Pods();
+    return t;
   }
   return Fail(ErrorCode::kInvalid,
               fmt::format("unknown kind \"{}\": use deployment (deploy), statefulset (sts), "
                           "replicaset (rs), daemonset (ds), cronjob (cj), job, rollout (ro) or "
-                          "workloaddependency (wd)",
+                          "workloaddependency (wd) or pod (po)",
                           arg.substr(0, slash)));
 }
 
@@ -171,10 +181,15 @@ void RegisterWhyCommand(CLI::App& app) {
   AddConnectionFlags(cmd, flags->connection);
   AddLogFlags(cmd, flags->log);
   cmd->add_option("target", flags->target,
-                  "<kind>/<name>: deployment/payments, sts/db, cronjob/reports, wd/<name>, ...")
+                  "<kind>/<name>: deployment/payments, sts/db, cronjob/reports, wd/<name>, "
+                  "pod/<name>, ...")
       ->required();
   cmd->add_option("-n,--namespace", flags->namespace_,
                   "Namespace (default: the kubeconfig context's namespace)");
+  AddFlag(cmd, "gate-prefixes", flags->gates.prefixes,
+          "Comma-separated scheduling-gate prefixes tether owns (pods)");
+  AddFlag(cmd, "gate-reference-policy", flags->gates.reference_policy,
+          "same-namespace, authorized or any (pods)");
   cmd->callback([flags] {
     int code = 1;
     try {

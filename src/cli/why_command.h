@@ -19,7 +19,7 @@ namespace tether::cli {
 
 // What `why` is asked about.
 struct WhyTarget {
-  enum class Type { kWorkload, kWorkloadDependency };
+  enum class Type { kWorkload, kWorkloadDependency, kPod };
   Type type = Type::kWorkload;
   kube::Resource resource;  // kWorkload: the workload's resource
   std::string name;
@@ -30,10 +30,16 @@ struct WhyTarget {
 // accepted.
 Result<WhyTarget> ParseWhyTarget(std::string_view arg);
 
+// How pods' scheduling gates are judged (the controller's --gate-* flags).
+struct GateFlags {
+  std::string prefixes = "gate.tether.dev/";
+  std::string reference_policy = "same-namespace";
+};
+
 // The explanation of `target` in namespace `ns` at `now`, read through `client`. kNotFound
 // (with a message saying what to check) when there is nothing to explain.
 Result<std::string> Why(kube::Client& client, const WhyTarget& target, const std::string& ns,
-                        TimePoint now);
+                        TimePoint now, const GateFlags& gates = {});
 
 void RegisterWhyCommand(CLI::App& app);
 

@@ -197,6 +197,8 @@ bool ParseRfc3339(std::string_view s, TimePoint* out) {
     return false;
   }
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return false;
+  // TimePoint counts int64 nanoseconds: years outside 1678..2261 cannot be represented.
+  if (y < 1678 || y > 2261) return false;
   size_t pos = 19;
   int64_t nanos = 0;
   if (pos < s.size() && s[pos] == '.') {

@@ -93,6 +93,8 @@ TEST(TimeFormatTest, Rfc3339RoundTrip) {
   EXPECT_FALSE(ParseRfc3339("2026-06-15 03:00:00", &t));
   EXPECT_FALSE(ParseRfc3339("2026-13-15T03:00:00Z", &t));
   EXPECT_FALSE(ParseRfc3339("2026-06-15T03:00:00", &t));
+  EXPECT_FALSE(ParseRfc3339("9999-12-31T23:59:59Z", &t));  // beyond int64 nanoseconds
+  EXPECT_FALSE(ParseRfc3339("0001-01-01T00:00:00Z", &t));
 }
 
 TEST(TimeFormatTest, GoDurations) {
