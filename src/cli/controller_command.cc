@@ -197,7 +197,6 @@ int Run(const ControllerFlags& flags) {
                                     {"context", config->context_name},
                                     {"leader_elect", flags.leader_elect}});
 
-  std::atomic<bool> leading{!flags.leader_elect};
   std::unique_ptr<kube::LeaderElector> elector;
   if (flags.leader_elect) {
     kube::LeaderElectionConfig le;
@@ -206,14 +205,12 @@ int Run(const ControllerFlags& flags) {
     le.lease_name = flags.leader_election_id;
     le.identity = Identity();
     le.registry = &registry;
-    le.on_started_leading = [&leading, &dependencies, &gate_controller, id = le.identity] {
-      leading = true;
+    le.on_started_leading = [&dependencies, &gate_controller, id = le.identity] {
       dependencies.Act();
       gate_controller.Act();
       log::Info("became leader", {{"identity", id}});
     };
-    le.on_stopped_leading = [&leading, &dependencies, &gate_controller, &stop, id = le.identity] {
-      leading = false;
+    le.on_stopped_leading = [&dependencies, &gate_controller, &stop, id = le.identity] {
       // Lost (not released at shutdown): warm fresh controllers for the next term.
       dependencies.StandDown(/*prepare_next=*/!stop.stop_requested());
       gate_controller.StandDown(/*prepare_next=*/!stop.stop_requested());
