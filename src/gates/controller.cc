@@ -29,6 +29,12 @@ std::string StrAt(const Json& j, const char* a, const char* b) {
   return y != x->end() && y->is_string() ? y->get<std::string>() : std::string();
 }
 
+// Whether an informer's WatchError() says the resource type is no longer served (404: e.g. its
+// CRD was deleted). The informer reports "list failed: " / "watch failed: " + Error::ToString().
+bool NotServed(const std::string& watch_error) {
+  return watch_error.find("failed: NotFound: ") != std::string::npos;
+}
+
 // One problem with one gate; `retry` when it may clear without any watched change.
 struct GateProblem {
   std::string reason;  // Event reason
@@ -45,6 +51,10 @@ struct GateController::Impl {
     std::set<std::string> pods;  // pod keys referencing this resource type
     std::jthread sync_waiter;    // enqueues the pods once the cache has synced
     TimePoint started;           // to report a cache that never syncs (e.g. RBAC)
+    // Guarded by Impl::mu. When the cache last stopped being live (zero: live or never synced),
+    // and when a failing watch last had its type re-resolved through discovery.
+    TimePoint unhealthy_since{};
+    TimePoint rediscovered{};
   };
   struct PodState {
     std::set<std::string> refs;                   // object index keys
@@ -179,6 +189,20 @@ struct GateController::Impl {
         .on_update = [on_change](const ObjectPtr&, const ObjectPtr& n) { on_change(n); },
         .on_delete = on_change,
     });
+    // A cache that stops being live may be stale (a watch broken while objects changed, or the
+    // type deleted): its gates are held meanwhile (Reconcile). Every transition re-evaluates them:
+    // when it breaks, to notice a deleted type; when it heals, to decide on live data.
+    w->informer->AddWatchHealthHandler([this, wk, inf = w->informer.get()](bool healthy) {
+      std::vector<std::string> waiting;
+      {
+        std::lock_guard lock(mu);
+        auto wit = watches.find(wk);
+        if (wit == watches.end() || wit->second->informer.get() != inf) return;
+        wit->second->unhealthy_since = healthy ? TimePoint{} : clock.Now();
+        waiting.assign(wit->second->pods.begin(), wit->second->pods.end());
+      }
+      for (const auto& p : waiting) queue.Add(p);
+    });
     w->informer->Start();
     w->sync_waiter = std::jthread([this, wk, inf = w->informer](std::stop_token st) {
       if (!inf->WaitForSync(st)) return;
@@ -240,6 +264,21 @@ struct GateController::Impl {
       w->informer->Stop();
       log::Info("gates: stopped unreferenced watch", {{"resource", WatchKey(w->resource)}});
     }
+  }
+
+  // True when the watch on `wk` fails because its type is not served any more, and the kind
+  // has not been re-resolved for it within `error_retry` (marks it re-resolved now).
+  bool TypeMayBeGone(const std::string& wk) {
+    std::lock_guard lock(mu);
+    auto it = watches.find(wk);
+    if (it == watches.end()) return false;
+    Watch& w = *it->second;
+    if (w.informer->WatchHealthy() || !NotServed(w.informer->WatchError())) return false;
+    if (w.rediscovered != TimePoint{} && clock.Now() - w.rediscovered < o.error_retry) {
+      return false;
+    }
+    w.rediscovered = clock.Now();
+    return true;
   }
 
   // ---- evaluation ----
@@ -368,14 +407,29 @@ struct GateController::Impl {
           continue;
         }
       }
+      if (TypeMayBeGone(WatchKey(*res))) {
+        // Our watch on this type gets 404: re-resolve the kind. If it is gone, the gate reports
+        // it (and retries), and the watch stops once no gate references it; a CRD created again
+        // later gets a fresh watch. Data cached from the old type is never used.
+        discovery.Invalidate();
+        res = discovery.ForKind(cond.api_version, cond.kind);
+        if (!res) {
+          problems[gate] = {"GateReferenceUnknown",
+                            fmt::format("gate {}: cannot resolve {} {}: {}", gate, cond.api_version,
+                                        cond.kind, res.error().message),
+                            true};
+          continue;
+        }
+      }
       const std::string wk = WatchKey(*res);
       std::shared_ptr<kube::Informer> inf;
-      TimePoint watch_started;
+      TimePoint watch_started, unhealthy_since;
       {
         std::lock_guard lock(mu);
         auto& w = EnsureWatchLocked(*res);
         inf = w.informer;
         watch_started = w.started;
+        unhealthy_since = w.unhealthy_since;
         // Register at once so the sync waiter and change handler see this pod.
         watches[wk]->pods.insert(key);
         refs[wk + "|" + (target_ns.empty() ? cond.name : target_ns + "/" + cond.name)].insert(key);
@@ -383,8 +437,9 @@ struct GateController::Impl {
       new_watches.insert(wk);
       new_refs.insert(wk + "|" + (target_ns.empty() ? cond.name : target_ns + "/" + cond.name));
       if (!inf->HasSynced()) {  // the sync waiter requeues the pod
-        pending_sync = true;
-        if (clock.Now() - watch_started >= o.error_retry) {
+        if (clock.Now() - watch_started < o.error_retry) {
+          pending_sync = true;  // other satisfied gates wait a little, to go in the same patch
+        } else {
           problems[gate] = {"GateWatchNotReady",
                             fmt::format("gate {}: the watch on {} has not synced since {}; "
                                         "check that tether may list and watch {} (RBAC) and "
@@ -393,6 +448,24 @@ struct GateController::Impl {
                                         res->GroupResource())};
         }
         needs_retry = true;  // re-check (and report) if the cache never syncs
+        continue;
+      }
+      if (!inf->WatchHealthy()) {
+        // Possibly stale: never decide on it (a removed gate cannot come back). The health
+        // handler requeues the pod when the watch is live again.
+        if (unhealthy_since == TimePoint{}) unhealthy_since = clock.Now();  // not recorded yet
+        if (clock.Now() - unhealthy_since < o.error_retry) {
+          pending_sync = true;
+        } else {
+          problems[gate] = {
+              "GateWatchNotReady",
+              fmt::format("gate {}: the watch on {} has been failing since {} ({}); check that "
+                          "tether may list and watch {} (RBAC) and that the API server is "
+                          "reachable",
+                          gate, res->GroupResource(), FormatRfc3339(unhealthy_since),
+                          inf->WatchError(), res->GroupResource())};
+        }
+        needs_retry = true;
         continue;
       }
       ObjectPtr obj = inf->Get(target_ns, cond.name);

@@ -8,6 +8,12 @@
 // re-evaluated every `time_resync` on the injected Clock. All satisfied gates of a pod go in one
 // JSON patch with `test` guards (re-read and retried when the pod changed meanwhile).
 //
+// A gate is never opened on data that may be stale: while a referenced watch is not live
+// (broken, relisting) its gates are held, and reported (GateWatchNotReady) after `error_retry`;
+// other satisfied gates of the pod wait at most that long to share the patch. A watch failing
+// with 404 (its CRD deleted) has its kind re-resolved: a kind that is gone is reported
+// (GateReferenceUnknown) and its watch stops; a CRD created again gets a fresh watch.
+//
 // Errors (bad annotation, CEL, forbidden reference, unknown kind) keep the gate and produce one
 // Warning Event per distinct problem; removal produces a Normal `GateRemoved` Event with the wait.
 // Metrics: tether_gated_pods{namespace}, tether_gate_wait_seconds,

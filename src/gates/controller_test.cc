@@ -49,6 +49,35 @@ Json ConfigMap(const std::string& name, Json data = Json::object()) {
           {"data", std::move(data)}};
 }
 
+// The CustomResourceDefinition of example.com/v1 Widget (namespaced, schemaless).
+Json WidgetCrd() {
+  return {{"apiVersion", "apiextensions.k8s.io/v1"},
+          {"kind", "CustomResourceDefinition"},
+          {"metadata", {{"name", "widgets.example.com"}}},
+          {"spec",
+           {{"group", "example.com"},
+            {"scope", "Namespaced"},
+            {"names",
+             {{"plural", "widgets"},
+              {"singular", "widget"},
+              {"kind", "Widget"},
+              {"listKind", "WidgetList"}}},
+            {"versions",
+             {{{"name", "v1"},
+               {"served", true},
+               {"storage", true},
+               {"schema",
+                {{"openAPIV3Schema",
+                  {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}};
+}
+
+Json Widget(const std::string& name, int size) {
+  return {{"apiVersion", "example.com/v1"},
+          {"kind", "Widget"},
+          {"metadata", {{"name", name}}},
+          {"spec", {{"size", size}}}};
+}
+
 class GateControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -109,14 +138,41 @@ class GateControllerTest : public ::testing::Test {
     }
     return out;
   }
+  // Waits for an Event about `pod` with `reason` whose message contains `needle`. With
+  // `advance`, steps the fake clock meanwhile (retries and informer backoff run on it).
   bool HasEvent(const std::string& pod, const std::string& reason, const std::string& needle,
-                const std::string& ns = "default") {
-    return Eventually([&] {
-      for (const auto& m : Events(pod, reason, ns)) {
-        if (m.find(needle) != std::string::npos) return true;
-      }
-      return false;
-    });
+                const std::string& ns = "default", FakeClock* advance = nullptr) {
+    return Eventually(
+        [&] {
+          for (const auto& m : Events(pod, reason, ns)) {
+            if (m.find(needle) != std::string::npos) return true;
+          }
+          return false;
+        },
+        advance);
+  }
+  // tether_gate_evaluations_total{result}.
+  double Evaluations(const std::string& result) {
+    return registry_
+        .AddCounter("tether_gate_evaluations_total", "Gate condition evaluations by result.",
+                    {"result"})
+        .WithLabels({result})
+        ->Value();
+  }
+  // tether_watch_restarts_total{resource, reason} of the informers (kube/informer.h).
+  double WatchRestarts(const std::string& resource, const std::string& reason) {
+    return registry_
+        .AddCounter("tether_watch_restarts_total",
+                    "Watch streams re-established, by resource and reason.", {"resource", "reason"})
+        .WithLabels({resource, reason})
+        ->Value();
+  }
+  // The tether_gate_watches gauge.
+  double WatchGauge() {
+    return registry_
+        .AddGauge("tether_gate_watches", "Shared watches on resource types referenced by gates.")
+        .WithLabels({})
+        ->Value();
   }
 
   FakeClock clock_;
@@ -280,32 +336,75 @@ TEST_F(GateControllerTest, CrdInstalledAfterThePod) {
           {{kCfg,
             R"j({"apiVersion":"example.com/v1","kind":"Widget","name":"w","expression":"resource.spec.size > 2"})j"}}));
   ASSERT_TRUE(HasEvent("p", "GateReferenceUnknown", "Widget"));
-  Json crd = {{"apiVersion", "apiextensions.k8s.io/v1"},
-              {"kind", "CustomResourceDefinition"},
-              {"metadata", {{"name", "widgets.example.com"}}},
-              {"spec",
-               {{"group", "example.com"},
-                {"scope", "Namespaced"},
-                {"names",
-                 {{"plural", "widgets"},
-                  {"singular", "widget"},
-                  {"kind", "Widget"},
-                  {"listKind", "WidgetList"}}},
-                {"versions",
-                 {{{"name", "v1"},
-                   {"served", true},
-                   {"storage", true},
-                   {"schema",
-                    {{"openAPIV3Schema",
-                      {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}};
-  Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "", crd);
-  Create("example.com/v1", "widgets", "default",
-         {{"apiVersion", "example.com/v1"},
-          {"kind", "Widget"},
-          {"metadata", {{"name", "w"}}},
-          {"spec", {{"size", 3}}}});
+  Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "", WidgetCrd());
+  Create("example.com/v1", "widgets", "default", Widget("w", 3));
   // The discovery miss is refetched after its refresh interval; the gate is retried then.
   EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
+}
+
+TEST_F(GateControllerTest, ReferencedCrdDeletedAndRecreated) {
+  StartController();
+  Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "", WidgetCrd());
+  Create("example.com/v1", "widgets", "default", Widget("w", 5));
+  const std::string big =
+      R"j({"apiVersion":"example.com/v1","kind":"Widget","name":"w","expression":"resource.spec.size > 10"})j";
+  Create("v1", "pods", "default", Pod("keeper", {kCfg}, {{kCfg, big}}));
+  ASSERT_TRUE(Eventually([&] { return Evaluations("false") >= 1; }, &clock_));
+  ASSERT_EQ(controller_->WatchCount(), 1u);
+
+  // The CRD is deleted while tether is cut off from the API server, so its widgets watch never
+  // sees the widgets' deletion: its cache still holds the old "w". When the server is back, the
+  // watch of the deleted type fails (404).
+  server_->Stop();
+  ASSERT_TRUE(server_->Delete("apiextensions.k8s.io/v1", "customresourcedefinitions", "",
+                              "widgets.example.com"));
+  ASSERT_TRUE(server_->Restart());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return WatchRestarts("widgets.example.com", "error") +
+                   WatchRestarts("widgets.example.com", "list_error") >
+               0;
+      },
+      &clock_));
+  // A pod created now waits for a Widget that no longer exists: stale cache data of the old CRD
+  // must not open it. The kind is reported unknown and the watch of the deleted type stops.
+  const std::string exists = R"j({"apiVersion":"example.com/v1","kind":"Widget","name":"w"})j";
+  Create("v1", "pods", "default", Pod("late", {kCfg}, {{kCfg, exists}}));
+  EXPECT_TRUE(HasEvent("late", "GateReferenceUnknown", "Widget", "default", &clock_));
+  EXPECT_TRUE(HasEvent("keeper", "GateReferenceUnknown", "Widget", "default", &clock_));
+  EXPECT_TRUE(Eventually([&] { return controller_->WatchCount() == 0; }, &clock_));
+  EXPECT_EQ(WatchGauge(), 0);
+  EXPECT_EQ(Gates("late"), std::vector<std::string>{kCfg});
+  EXPECT_EQ(Gates("keeper"), std::vector<std::string>{kCfg});
+
+  // The CRD comes back: a new shared watch is started (discovery finds the kind again) and the
+  // gates are decided on the new objects only.
+  const int lists_before = server_->RequestCount("list", "widgets");
+  Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "", WidgetCrd());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return controller_->WatchCount() == 1 &&
+               server_->RequestCount("list", "widgets") > lists_before;
+      },
+      &clock_));
+  Create("example.com/v1", "widgets", "default", Widget("w", 3));
+  EXPECT_TRUE(Eventually([&] { return Gates("late").empty(); }, &clock_));
+  // Only "keeper" still references widgets (late left the cache): each evaluation is its own.
+  auto w = server_->Get("example.com/v1", "widgets", "default", "w");
+  ASSERT_TRUE(w);
+  const double false_before = Evaluations("false");
+  (*w)["spec"]["size"] = 4;
+  w = server_->Update("example.com/v1", "widgets", "default", *w);
+  ASSERT_TRUE(w);
+  EXPECT_TRUE(Eventually([&] { return Evaluations("false") > false_before; }, &clock_));
+  EXPECT_EQ(Gates("keeper"), std::vector<std::string>{kCfg});  // 4 is not > 10
+  (*w)["spec"]["size"] = 11;
+  ASSERT_TRUE(server_->Update("example.com/v1", "widgets", "default", *w));
+  EXPECT_TRUE(Eventually([&] { return Gates("keeper").empty(); }, &clock_));
+  // Nothing references widgets any more: the watch stops, at the API server too.
+  EXPECT_TRUE(Eventually([&] { return controller_->WatchCount() == 0; }, &clock_));
+  EXPECT_EQ(WatchGauge(), 0);
+  EXPECT_TRUE(Eventually([&] { return server_->OpenWatches() == 1; }));  // the pod watch
 }
 
 TEST_F(GateControllerTest, WatchExpiryAndDisconnectLoseNothing) {
@@ -324,17 +423,17 @@ TEST_F(GateControllerTest, AWatchThatCannotListIsReportedNotSilent) {
   server_->Deny("tether", "list", "configmaps");
   StartController();
   Create("v1", "configmaps", "default", ConfigMap("c"));
+  Create("v1", "secrets", "default",
+         {{"apiVersion", "v1"}, {"kind", "Secret"}, {"metadata", {{"name", "s"}}}});
   Create("v1", "pods", "default",
-         Pod("p", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"c"})j"}}));
-  EXPECT_TRUE(Eventually(
-      [&] {
-        for (const auto& m : Events("p", "GateWatchNotReady")) {
-          if (m.find("may list and watch configmaps") != std::string::npos) return true;
-        }
-        return false;
-      },
-      &clock_));
-  EXPECT_EQ(Gates("p"), std::vector<std::string>{kCfg});
+         Pod("p", {kCfg, kDb},
+             {{kCfg, R"j({"kind":"ConfigMap","name":"c"})j"},
+              {kDb, R"j({"kind":"Secret","name":"s"})j"}}));
+  EXPECT_TRUE(
+      HasEvent("p", "GateWatchNotReady", "may list and watch configmaps", "default", &clock_));
+  // The satisfied gate is not held back by the broken watch once that is reported; the other
+  // gate stays.
+  EXPECT_TRUE(Eventually([&] { return Gates("p") == std::vector<std::string>{kCfg}; }, &clock_));
   server_->ClearDenials();
   EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
 }
