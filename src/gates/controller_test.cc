@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "testing/apiserver.h"
@@ -241,16 +243,23 @@ TEST_F(GateControllerTest, SeveralSatisfiedGatesGoInOnePatch) {
   EXPECT_EQ(server_->RequestCount("update", "pods"), 0);
 }
 
+// SPEC §3.3: every way a gate can be wrong keeps the gate and gives the pod ONE Warning Event
+// that names the gate and the exact problem, however often the pod is re-evaluated.
 TEST_F(GateControllerTest, ErrorsKeepTheGateAndProduceOneWarning) {
   StartController();
   Create("v1", "configmaps", "default", ConfigMap("c", {{"n", "x"}}));
+  Create("v1", "configmaps", "other", ConfigMap("c", {{"n", "x"}}));
   struct Case {
-    std::string pod, annotation, reason, needle;
+    std::string pod;
+    std::optional<std::string> annotation;  // nullopt: no annotation at all
+    std::string reason, needle;
   } cases[] = {
+      {"missing", std::nullopt, "GateAnnotationMissing", "is missing"},
       {"typo", R"j({"kind":"ConfigMap","name":"c","expresion":"true"})j", "GateInvalid",
        "unknown field \"expresion\""},
       {"nojson", "{", "GateInvalid", "not valid JSON"},
       {"nokind", R"j({"name":"c"})j", "GateInvalid", "\"kind\" is required"},
+      {"noname", R"j({"kind":"ConfigMap"})j", "GateInvalid", "\"name\" is required"},
       {"badcel", R"j({"kind":"ConfigMap","name":"c","expression":"resorce.x"})j", "GateInvalid",
        "does not compile"},
       {"nonbool", R"j({"kind":"ConfigMap","name":"c","expression":"resource.data.n"})j",
@@ -263,55 +272,101 @@ TEST_F(GateControllerTest, ErrorsKeepTheGateAndProduceOneWarning) {
        "GateEvaluationError", "cost budget"},
       {"unknownkind", R"j({"apiVersion":"nope.example.com/v1","kind":"Thing","name":"c"})j",
        "GateReferenceUnknown", "Thing"},
+      {"forbidden", R"j({"kind":"ConfigMap","name":"c","namespace":"other"})j", "GateForbidden",
+       "same-namespace"},
   };
   for (const auto& tc : cases) {
-    Create("v1", "pods", "default", Pod(tc.pod, {kCfg}, {{kCfg, tc.annotation}}));
+    std::map<std::string, std::string> ann;
+    if (tc.annotation) ann[kCfg] = *tc.annotation;
+    Create("v1", "pods", "default", Pod(tc.pod, {kCfg}, ann));
   }
-  Create("v1", "pods", "default", Pod("missing", {kCfg}, {}));
   for (const auto& tc : cases) {
     EXPECT_TRUE(HasEvent(tc.pod, tc.reason, tc.needle)) << tc.pod;
   }
-  EXPECT_TRUE(HasEvent("missing", "GateAnnotationMissing", "missing"));
-  // Changes of the referenced object re-evaluate, but the same problem is not repeated.
-  auto errors = [&] {
-    return registry_
-        .AddCounter("tether_gate_evaluations_total", "Gate condition evaluations by result.",
-                    {"result"})
-        .WithLabels({"error"})
-        ->Value();
+
+  // Re-evaluate every pod several ways: the referenced object changes, each pod changes (a
+  // label), and the fake clock passes the error retry. Problems are not reported again.
+  auto processed = [&] {
+    const std::string text = registry_.Serialize();
+    const std::string key = "tether_workqueue_work_duration_seconds_count{name=\"gates\"} ";
+    auto at = text.find(key);
+    return at == std::string::npos ? 0.0 : std::stod(text.substr(at + key.size()));
   };
-  const double before = errors();
+  const double before_errors = Evaluations("error");
+  const double before_processed = processed();
   auto cm = server_->Get("v1", "configmaps", "default", "c");
   ASSERT_TRUE(cm);
   (*cm)["data"]["other"] = "y";
   ASSERT_TRUE(server_->Update("v1", "configmaps", "default", *cm));
+  for (const auto& tc : cases) {
+    auto pod = server_->Get("v1", "pods", "default", tc.pod);
+    ASSERT_TRUE(pod);
+    (*pod)["metadata"]["labels"]["touched"] = "yes";
+    ASSERT_TRUE(server_->Update("v1", "pods", "default", *pod)) << tc.pod;
+  }
   clock_.Advance(seconds(11));  // the retry of the unknown kind
-  // nonbool, evalerr and costly are evaluated again.
-  EXPECT_TRUE(Eventually([&] { return errors() >= before + 3; }));
+  // nonbool, evalerr and costly are evaluated again (at least once each); every pod is
+  // processed again after its label change.
+  EXPECT_TRUE(Eventually([&] { return Evaluations("error") >= before_errors + 3; }));
+  EXPECT_TRUE(Eventually(
+      [&] { return processed() >= before_processed + static_cast<double>(std::size(cases)); }));
   for (const auto& tc : cases) {
     EXPECT_EQ(Gates(tc.pod), std::vector<std::string>{kCfg}) << tc.pod;
     auto ev = server_->List("v1", "events", "default");
+    ASSERT_TRUE(ev);
     int count = 0;
     for (const auto& e : (*ev)["items"]) {
-      if (e["involvedObject"].value("name", "") == tc.pod && e.value("reason", "") == tc.reason) {
-        count += e.value("count", 1);
-      }
+      if (e["involvedObject"].value("name", "") != tc.pod) continue;
+      EXPECT_EQ(e.value("type", ""), "Warning") << tc.pod;
+      EXPECT_EQ(e.value("reason", ""), tc.reason) << tc.pod;  // no other Event about the pod
+      EXPECT_NE(e.value("message", "").find(kCfg), std::string::npos)
+          << tc.pod << ": the message names the gate: " << e.value("message", "");
+      count += e.value("count", 1);
     }
     EXPECT_EQ(count, 1) << tc.pod;
   }
-}  // namespace
+}
 
 TEST_F(GateControllerTest, AnnotationEditedAfterCreationIsPickedUp) {
   StartController();
   Create("v1", "configmaps", "default", ConfigMap("c"));
   Create("v1", "pods", "default",
-         Pod("p", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"c","expresion":"true"})j"}}));
+         Pod("p", {kCfg}, {{kCfg, R"j({"kind":"Service","name":"svc"})j"}}));
+  ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return server_->OpenWatches() == 2; }));  // pods + services
+  auto edit = [&](const std::string& annotation) {
+    auto pod = server_->Get("v1", "pods", "default", "p");
+    ASSERT_TRUE(pod);
+    (*pod)["metadata"]["annotations"][kCfg] = annotation;
+    ASSERT_TRUE(server_->Update("v1", "pods", "default", *pod));
+  };
+  // Now broken: reported, and the services watch nobody references any more stops.
+  edit(R"j({"kind":"ConfigMap","name":"c","expresion":"true"})j");
   ASSERT_TRUE(HasEvent("p", "GateInvalid", "expresion"));
-  auto pod = server_->Get("v1", "pods", "default", "p");
-  ASSERT_TRUE(pod);
-  (*pod)["metadata"]["annotations"][kCfg] = R"j({"kind":"ConfigMap","name":"c"})j";
-  ASSERT_TRUE(server_->Update("v1", "pods", "default", *pod));
+  EXPECT_TRUE(Eventually([&] { return controller_->WatchCount() == 0; }));
+  EXPECT_EQ(WatchGauge(), 0);
+  EXPECT_TRUE(Eventually([&] { return server_->OpenWatches() == 1; }));
+  EXPECT_EQ(Gates("p"), std::vector<std::string>{kCfg});
+  // Fixed: the condition holds at once.
+  edit(R"j({"kind":"ConfigMap","name":"c"})j");
   EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }));
+}
+
+TEST_F(GateControllerTest, DeletedWaitingPodReleasesItsWatch) {
+  StartController();
+  Create("v1", "pods", "default",
+         Pod("p", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"never"})j"}}));
+  ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 1; }));
+  EXPECT_EQ(WatchGauge(), 1);
+  EXPECT_NE(registry_.Serialize().find("tether_gated_pods{namespace=\"default\"} 1"),
+            std::string::npos);
+  ASSERT_TRUE(server_->Delete("v1", "pods", "default", "p"));
+  EXPECT_TRUE(Eventually([&] { return controller_->WatchCount() == 0; }));
+  EXPECT_EQ(WatchGauge(), 0);
+  EXPECT_EQ(controller_->CachedPods(), 0u);
+  EXPECT_NE(registry_.Serialize().find("tether_gated_pods{namespace=\"default\"} 0"),
+            std::string::npos);
+  EXPECT_TRUE(Eventually([&] { return server_->OpenWatches() == 1; }));
 }
 
 TEST_F(GateControllerTest, ReferencedObjectDeletedAndRecreated) {
