@@ -377,10 +377,25 @@ TEST_F(GateControllerTest, ReferencedObjectDeletedAndRecreated) {
       Pod("p", {kCfg},
           {{kCfg,
             R"j({"kind":"ConfigMap","name":"flag","expression":"resource.data.ready == 'true'"})j"}}));
-  ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return Evaluations("false") >= 1; }));
+  ASSERT_EQ(controller_->WatchCount(), 1u);
+  // Deleted: re-evaluated (a missing object does not hold), the gate stays.
+  double before = Evaluations("false");
   ASSERT_TRUE(server_->Delete("v1", "configmaps", "default", "flag"));
-  Create("v1", "configmaps", "default", ConfigMap("flag", {{"ready", "true"}}));
+  EXPECT_TRUE(Eventually([&] { return Evaluations("false") > before; }));
+  EXPECT_EQ(Gates("p"), std::vector<std::string>{kCfg});
+  // Re-created, still not ready: evaluated on the new object, the gate stays.
+  before = Evaluations("false");
+  Create("v1", "configmaps", "default", ConfigMap("flag", {{"ready", "false"}}));
+  EXPECT_TRUE(Eventually([&] { return Evaluations("false") > before; }));
+  EXPECT_EQ(Gates("p"), std::vector<std::string>{kCfg});
+  // The new object becomes ready: the index still leads from it to the pod.
+  auto cm = server_->Get("v1", "configmaps", "default", "flag");
+  ASSERT_TRUE(cm);
+  (*cm)["data"]["ready"] = "true";
+  ASSERT_TRUE(server_->Update("v1", "configmaps", "default", *cm));
   EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }));
+  EXPECT_EQ(server_->RequestCount("watch", "configmaps"), 1);  // one watch throughout
 }
 
 TEST_F(GateControllerTest, CrdInstalledAfterThePod) {
@@ -466,12 +481,46 @@ TEST_F(GateControllerTest, WatchExpiryAndDisconnectLoseNothing) {
   StartController();
   Create("v1", "pods", "default",
          Pod("p", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"late"})j"}}));
+  Create("v1", "pods", "default",
+         Pod("q", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"later"})j"}}));
   ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 1; }));
   ASSERT_TRUE(Eventually([&] { return server_->OpenWatches() >= 2; }));
+  // The server closes the streams (as at its watch timeout): they resume.
   server_->Compact();
   server_->DropWatches();
   Create("v1", "configmaps", "default", ConfigMap("late"));
   EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
+  // Closed again, and the resumed watch is refused with 410 Gone (its resourceVersion is too
+  // old): the informer relists and the change made meanwhile is not lost.
+  ASSERT_TRUE(Eventually([&] { return server_->OpenWatches() >= 2; }, &clock_));
+  const double expired_before = WatchRestarts("configmaps", "expired");
+  server_->FailNext("watch", "configmaps", 1, 410, "too old resource version");
+  server_->DropWatches();
+  Create("v1", "configmaps", "default", ConfigMap("later"));
+  EXPECT_TRUE(Eventually([&] { return Gates("q").empty(); }, &clock_));
+  EXPECT_GT(WatchRestarts("configmaps", "expired"), expired_before);  // the 410 path was taken
+}
+
+// The API server goes away mid-way; objects and gated pods appear meanwhile. When it is back the
+// watches resume (first from their resourceVersion, then — after a compaction — from a relist
+// on 410) and every gate opens.
+TEST_F(GateControllerTest, ChangesWhileDisconnectedAreCaughtUp) {
+  StartController();
+  const std::string on_a = R"j({"kind":"ConfigMap","name":"a"})j";
+  Create("v1", "pods", "default", Pod("p", {kCfg}, {{kCfg, on_a}}));
+  Create("v1", "pods", "default",
+         Pod("q", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"b"})j"}}));
+  ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return server_->OpenWatches() == 2; }));
+
+  server_->Stop();
+  Create("v1", "configmaps", "default", ConfigMap("a"));
+  Create("v1", "pods", "default", Pod("r", {kCfg}, {{kCfg, on_a}}));
+  ASSERT_TRUE(server_->Restart());
+  EXPECT_TRUE(Eventually([&] { return Gates("p").empty() && Gates("r").empty(); }, &clock_));
+  EXPECT_EQ(Gates("q"), std::vector<std::string>{kCfg});
+  Create("v1", "configmaps", "default", ConfigMap("b"));
+  EXPECT_TRUE(Eventually([&] { return Gates("q").empty(); }, &clock_));
 }
 
 TEST_F(GateControllerTest, AWatchThatCannotListIsReportedNotSilent) {
@@ -553,6 +602,11 @@ TEST_F(GateControllerTest, ReferencePolicies) {
             R"j({"kind":"Secret","name":"s","expression":"resource.data.password == 'aHVudGVyMg=='"})j"}}));
   Create("v1", "pods", "default",
          Pod("secretexists", {kCfg}, {{kCfg, R"j({"kind":"Secret","name":"s"})j"}}));
+  Create("v1", "configmaps", "default", ConfigMap("mine"));
+  Create("v1", "pods", "default",
+         Pod("own", {kCfg},
+             {{kCfg, R"j({"kind":"ConfigMap","name":"mine","namespace":"default"})j"}}));
+  EXPECT_TRUE(Eventually([&] { return Gates("own").empty(); }));
   EXPECT_TRUE(HasEvent("cross", "GateForbidden", "same-namespace"));
   EXPECT_TRUE(HasEvent("cluster", "GateForbidden", "cluster-scoped"));
   EXPECT_TRUE(HasEvent("secretexpr", "GateForbidden", "existence"));
@@ -564,6 +618,7 @@ TEST_F(GateControllerTest, ReferencePolicies) {
 
 TEST_F(GateControllerTest, AuthorizedPolicyUsesSubjectAccessReview) {
   server_->Deny("system:serviceaccount:default:restricted", "get", "configmaps");
+  server_->Deny("system:serviceaccount:default:restricted", "get", "namespaces");
   Create("v1", "configmaps", "other", ConfigMap("x"));
   auto o = Options();
   o.policy = ReferencePolicy::kAuthorized;
@@ -576,8 +631,16 @@ TEST_F(GateControllerTest, AuthorizedPolicyUsesSubjectAccessReview) {
       Pod("clusterref", {kCfg}, {{kCfg, R"j({"kind":"Namespace","name":"other"})j"}}, "trusted"));
   EXPECT_TRUE(Eventually([&] { return Gates("allowed").empty(); }));
   EXPECT_TRUE(Eventually([&] { return Gates("clusterref").empty(); }));
+  Create("v1", "pods", "default",
+         Pod("clusterdenied", {kCfg}, {{kCfg, R"j({"kind":"Namespace","name":"other"})j"}},
+             "restricted"));
   EXPECT_TRUE(HasEvent("denied", "GateForbidden", "may not get configmaps"));
+  EXPECT_TRUE(HasEvent("clusterdenied", "GateForbidden", "may not get namespaces"));
   EXPECT_EQ(Gates("denied"), std::vector<std::string>{kCfg});
+  EXPECT_EQ(Gates("clusterdenied"), std::vector<std::string>{kCfg});
+  // The answers are cached, not asked again on every evaluation.
+  EXPECT_GE(server_->RequestCount("create", "subjectaccessreviews"), 1);
+  EXPECT_LE(server_->RequestCount("create", "subjectaccessreviews"), 4);
 }
 
 TEST_F(GateControllerTest, AnyPolicyAllowsEverything) {
@@ -588,7 +651,20 @@ TEST_F(GateControllerTest, AnyPolicyAllowsEverything) {
   Create(
       "v1", "pods", "default",
       Pod("cross", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"x","namespace":"other"})j"}}));
+  Create("v1", "pods", "default",
+         Pod("cluster", {kCfg}, {{kCfg, R"j({"kind":"Namespace","name":"other"})j"}}));
+  Create("v1", "secrets", "default",
+         {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", {{"name", "s"}}},
+          {"data", {{"ready", "eWVz"}}}});
+  Create("v1", "pods", "default",
+         Pod("secretexpr", {kCfg},
+             {{kCfg,
+               R"j({"kind":"Secret","name":"s","expression":"resource.data.ready == 'eWVz'"})j"}}));
   EXPECT_TRUE(Eventually([&] { return Gates("cross").empty(); }));
+  EXPECT_TRUE(Eventually([&] { return Gates("cluster").empty(); }));
+  EXPECT_TRUE(Eventually([&] { return Gates("secretexpr").empty(); }));
 }
 
 TEST_F(GateControllerTest, KsgateAndGatemanPods) {
