@@ -682,28 +682,103 @@ TEST_F(GateControllerTest, KsgateAndGatemanPods) {
         R"j({"kind":"ConfigMap","name":"cfg","expression":"resource.data.team == pod.metadata.labels.team"})j"}});
   gm["metadata"]["labels"] = {{"team", "blue"}};
   Create("v1", "pods", "default", gm);
+  // tether's own name for the pod variable, `this`.
+  Json th = Pod(
+      "th", {kCfg},
+      {{kCfg,
+        R"j({"kind":"ConfigMap","name":"cfg","expression":"resource.data.team == this.metadata.labels.team"})j"}});
+  th["metadata"]["labels"] = {{"team", "blue"}};
+  Create("v1", "pods", "default", th);
+  // The variables really refer to the pod: another team's pod stays gated.
+  Json red = gm;
+  red["metadata"]["name"] = "red";
+  red["metadata"]["labels"] = {{"team", "red"}};
+  Create("v1", "pods", "default", red);
   EXPECT_TRUE(Eventually([&] { return Gates("ks").empty(); }));
   EXPECT_TRUE(Eventually([&] { return Gates("gm").empty(); }));
+  EXPECT_TRUE(Eventually([&] { return Gates("th").empty(); }));
+  EXPECT_TRUE(Eventually([&] { return Evaluations("false") >= 1; }));
+  EXPECT_EQ(Gates("red"), std::vector<std::string>{"gateman.kdex.dev/cfg"});
 }
 
+TEST_F(GateControllerTest, GatesOfPrefixesNotConfiguredAreLeftAlone) {
+  StartController();  // default: gate.tether.dev/ only
+  Create("v1", "configmaps", "default", ConfigMap("cfg"));
+  const std::string cond = R"j({"kind":"ConfigMap","name":"cfg"})j";
+  Create("v1", "pods", "default",
+         Pod("ks", {"k8s.ksgate.org/cfg"}, {{"k8s.ksgate.org/cfg", cond}}));
+  Create("v1", "pods", "default", Pod("mine", {kCfg}, {{kCfg, cond}}));
+  ASSERT_TRUE(Eventually([&] { return Gates("mine").empty(); }));
+  EXPECT_EQ(Gates("ks"), std::vector<std::string>{"k8s.ksgate.org/cfg"});
+  auto ev = server_->List("v1", "events", "default");
+  ASSERT_TRUE(ev);
+  for (const auto& e : (*ev)["items"]) EXPECT_NE(e["involvedObject"].value("name", ""), "ks");
+  EXPECT_TRUE(Eventually([&] { return controller_->CachedPods() == 0; }));  // never cached
+}
+
+// Acceptance 2. The embedded API server runs no workload controllers, so the test plays the
+// Deployment and ReplicaSet controllers: every pod is made from the stored Deployment's template
+// (gates and annotations as the user wrote them), owned by the ReplicaSet, named by
+// generateName.
 TEST_F(GateControllerTest, DeploymentTemplatePodsAreEachGatedAndOpened) {
   StartController();
   Json tmpl = Pod("", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"go"})j"}});
-  // As the ReplicaSet controller would: every replica gets the template's gates and annotations.
-  for (int i = 0; i < 3; ++i) {
-    Json p = tmpl;
-    p["metadata"]["name"] = "app-" + std::to_string(i);
-    Create("v1", "pods", "default", p);
-  }
+  tmpl["metadata"].erase("name");
+  tmpl["metadata"]["labels"] = {{"app", "web"}};
+  Json deploy = {{"apiVersion", "apps/v1"},
+                 {"kind", "Deployment"},
+                 {"metadata", {{"name", "web"}}},
+                 {"spec",
+                  {{"replicas", 3},
+                   {"selector", {{"matchLabels", {{"app", "web"}}}}},
+                   {"template", {{"metadata", tmpl["metadata"]}, {"spec", tmpl["spec"]}}}}}};
+  auto d = server_->Create("apps/v1", "deployments", "default", deploy);
+  ASSERT_TRUE(d) << d.error().ToString();
+  Json rs = {{"apiVersion", "apps/v1"},
+             {"kind", "ReplicaSet"},
+             {"metadata",
+              {{"name", "web-5f7b9"},
+               {"labels", {{"app", "web"}}},
+               {"ownerReferences",
+                {{{"apiVersion", "apps/v1"},
+                  {"kind", "Deployment"},
+                  {"name", "web"},
+                  {"uid", (*d)["metadata"]["uid"]},
+                  {"controller", true}}}}}},
+             {"spec", (*d)["spec"]}};
+  rs["spec"].erase("strategy");
+  rs["spec"].erase("revisionHistoryLimit");
+  rs["spec"].erase("progressDeadlineSeconds");
+  auto r = server_->Create("apps/v1", "replicasets", "default", rs);
+  ASSERT_TRUE(r) << r.error().ToString();
+  auto spawn = [&]() -> std::string {
+    Json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", (*r)["spec"]["template"]["metadata"]},
+                {"spec", (*r)["spec"]["template"]["spec"]}};
+    pod["metadata"]["generateName"] = "web-5f7b9-";
+    pod["metadata"]["ownerReferences"] = {{{"apiVersion", "apps/v1"},
+                                           {"kind", "ReplicaSet"},
+                                           {"name", "web-5f7b9"},
+                                           {"uid", (*r)["metadata"]["uid"]},
+                                           {"controller", true}}};
+    auto created = server_->Create("v1", "pods", "default", pod);
+    EXPECT_TRUE(created) << created.error().ToString();
+    return created ? created->at("metadata").value("name", "") : "";
+  };
+  std::vector<std::string> names;
+  for (int i = 0; i < 3; ++i) names.push_back(spawn());
   ASSERT_TRUE(Eventually([&] { return controller_->CachedPods() == 3; }));
+  ASSERT_TRUE(Eventually([&] { return Evaluations("false") >= 3; }));
+  for (const auto& n : names) EXPECT_EQ(Gates(n), std::vector<std::string>{kCfg}) << n;
   Create("v1", "configmaps", "default", ConfigMap("go"));
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_TRUE(Eventually([&] { return Gates("app-" + std::to_string(i)).empty(); }));
+  for (const auto& n : names) {
+    EXPECT_TRUE(Eventually([&] { return Gates(n).empty(); })) << n;
+    EXPECT_TRUE(HasEvent(n, "GateRemoved", kCfg)) << n;
   }
-  Json late = tmpl;
-  late["metadata"]["name"] = "app-3";
-  Create("v1", "pods", "default", late);
-  EXPECT_TRUE(Eventually([&] { return Gates("app-3").empty(); }));
+  // A replica created later (scale-up, replacement) is gated too, and opened at once.
+  const std::string late = spawn();
+  EXPECT_TRUE(Eventually([&] { return Gates(late).empty(); }));
 }
 
 }  // namespace
