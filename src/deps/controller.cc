@@ -541,20 +541,57 @@ struct DependencyController::Impl {
     return na >= nb;
   }
 
+  static std::string ResourceVersionOf(const json& o) {
+    const json md = o.value("metadata", json::object());
+    return md.is_object() ? md.value("resourceVersion", std::string()) : std::string();
+  }
+
+  // Records one of our own writes of a WorkloadDependency (the object the API server returned)
+  // so that reconciles decide from it until the informer has caught up. Its watch event may
+  // beat the response to the writer: if the cache already holds this version or a newer one,
+  // the cache is the truth and an overlay would only be older than it.
   void RememberWrite(const std::string& key, const json& obj) {
     if (!obj.is_object()) return;
-    std::string rv = obj.value("metadata", json::object()).value("resourceVersion", std::string());
+    std::string rv = ResourceVersionOf(obj);
+    auto [ns, name] = kube::SplitObjectKey(key);
     std::lock_guard lock(mu);
     auto it = written.find(key);
+    if (ObjectPtr cached = FindWd(ns, name); cached && RvAtLeast(ResourceVersionOf(*cached), rv)) {
+      if (it != written.end() && RvAtLeast(ResourceVersionOf(*cached), it->second.first)) {
+        written.erase(it);
+      }
+      return;
+    }
     if (it != written.end() && !RvAtLeast(rv, it->second.first)) return;
     written[key] = {rv, obj.value("status", json::object())};
+  }
+
+  // The cached WorkloadDependency (null when gone) and the status to decide from: our own
+  // last write while the cache lags behind it, else the cached status. Both are read under
+  // `mu`, which OnWdChange takes only after the informer stored the newer object: reading
+  // them one after the other could pair a stale cached object with an overlay just dropped
+  // because the cache caught up, and decide from a status older than our own last write
+  // (restarting window clocks, repeating a delivered notification).
+  std::pair<ObjectPtr, json> CurrentWd(const std::string& key, const std::string& ns,
+                                       const std::string& name) {
+    std::lock_guard lock(mu);
+    ObjectPtr obj = FindWd(ns, name);
+    if (!obj) return {nullptr, json()};
+    json status = obj->value("status", json::object());
+    if (auto it = written.find(key); it != written.end()) {
+      if (RvAtLeast(ResourceVersionOf(*obj), it->second.first)) {
+        written.erase(it);
+      } else {
+        status = it->second.second;
+      }
+    }
+    return {std::move(obj), std::move(status)};
   }
 
   void OnWdChange(const ObjectPtr& old_obj, const ObjectPtr& obj) {
     std::string key = kube::ObjectKey(*obj);
     {
-      std::string rv =
-          obj->value("metadata", json::object()).value("resourceVersion", std::string());
+      std::string rv = ResourceVersionOf(*obj);
       std::lock_guard lock(mu);
       auto it = written.find(key);
       if (it != written.end() && RvAtLeast(rv, it->second.first)) written.erase(it);
@@ -1086,7 +1123,9 @@ struct DependencyController::Impl {
 
   Result<kube::ReconcileResult> Reconcile(const std::string& key) {
     auto [ns, name] = kube::SplitObjectKey(key);
-    ObjectPtr obj = FindWd(ns, name);
+    auto current = CurrentWd(key, ns, name);
+    ObjectPtr obj = std::move(current.first);
+    json old_status = std::move(current.second);
     if (!obj) {
       RemoveSeries(key);
       return kube::ReconcileResult::Done();
@@ -1104,11 +1143,6 @@ struct DependencyController::Impl {
     } else {
       in.spec_problems = ValidateSpec(spec_json, ns);
       if (in.spec_problems.empty()) in.spec_problems.push_back(s.error().message);
-    }
-    json old_status = wd.value("status", json::object());
-    {
-      std::lock_guard lock(mu);
-      if (auto it = written.find(key); it != written.end()) old_status = it->second.second;
     }
     in.previous = DecodeStatus(old_status);
 
