@@ -206,6 +206,7 @@ TEST_F(GateControllerTest, GatesOpenIndependentlyInOnePatchAndForeignGatesStay) 
                   {"spec", {{"containers", {{{"name", "c"}, {"image", "pg"}}}}}}}}}}};
   Create("apps/v1", "deployments", "default", dep);
   ASSERT_TRUE(Eventually([&] { return controller_->WatchCount() == 2; }));
+  ASSERT_TRUE(Eventually([&] { return Evaluations("false") >= 2; }));  // both evaluated
   EXPECT_EQ(Gates("web"), (std::vector<std::string>{kDb, "example.com/quota", kCfg}));
 
   Create("v1", "configmaps", "default", ConfigMap("app-config"));
@@ -228,6 +229,17 @@ TEST_F(GateControllerTest, GatesOpenIndependentlyInOnePatchAndForeignGatesStay) 
   EXPECT_TRUE(Eventually([&] { return controller_->CachedPods() == 0; }));
   EXPECT_NE(registry_.Serialize().find("tether_gate_evaluations_total{result=\"true\"}"),
             std::string::npos);
+  EXPECT_NE(registry_.Serialize().find("tether_gate_wait_seconds_count 2"), std::string::npos);
+  auto ev = server_->List("v1", "events", "default");
+  ASSERT_TRUE(ev);
+  int removed = 0;
+  for (const auto& e : (*ev)["items"]) {
+    if (e.value("reason", "") != "GateRemoved") continue;
+    ++removed;
+    EXPECT_EQ(e.value("type", ""), "Normal");
+    EXPECT_NE(e.value("message", "").find("after waiting"), std::string::npos);
+  }
+  EXPECT_EQ(removed, 2);
 }
 
 TEST_F(GateControllerTest, SeveralSatisfiedGatesGoInOnePatch) {
@@ -540,6 +552,32 @@ TEST_F(GateControllerTest, AWatchThatCannotListIsReportedNotSilent) {
   EXPECT_TRUE(Eventually([&] { return Gates("p") == std::vector<std::string>{kCfg}; }, &clock_));
   server_->ClearDenials();
   EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
+}
+
+// A watch that breaks after its cache was live (here: tether loses list/watch access) makes the
+// cache possibly stale: its gates are held, the pod is told why after the retry interval, and
+// they open once the watch is live again.
+TEST_F(GateControllerTest, ABrokenWatchHoldsItsGatesAndSaysWhy) {
+  StartController();
+  Create("v1", "configmaps", "default", ConfigMap("c"));
+  Create("v1", "pods", "default",
+         Pod("first", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"never"})j"}}));
+  ASSERT_TRUE(Eventually([&] { return Evaluations("false") >= 1; }));
+  server_->Deny("tether", "list", "configmaps");
+  server_->Deny("tether", "watch", "configmaps");
+  server_->DropWatches();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return WatchRestarts("configmaps", "error") + WatchRestarts("configmaps", "list_error") > 0;
+      },
+      &clock_));
+  Create("v1", "pods", "default",
+         Pod("p", {kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"c"})j"}}));
+  EXPECT_TRUE(HasEvent("p", "GateWatchNotReady", "has been failing since", "default", &clock_));
+  EXPECT_EQ(Gates("p"), std::vector<std::string>{kCfg});
+  server_->ClearDenials();
+  EXPECT_TRUE(Eventually([&] { return Gates("p").empty(); }, &clock_));
+  EXPECT_EQ(Gates("first"), std::vector<std::string>{kCfg});
 }
 
 TEST_F(GateControllerTest, NowConditionsOpenOnTime) {
