@@ -135,7 +135,30 @@ std::optional<std::string> Base64UrlDecode(const std::string& in) {
   return out;
 }
 
-// YAML (a superset of JSON) to JSON, for apply patches.
+// A tether::Error from testing/patch.h as the metav1.Status kube-apiserver sends.
+ApiError FromPatchError(const Error& e, const std::vector<ApplyConflict>& conflicts) {
+  ApiError out{e.http_status != 0 ? e.http_status : 500, e.reason, e.message, nullptr};
+  if (out.code == 422 || out.code == 415) out.details = Json::object();
+  if (!conflicts.empty()) {
+    Json causes = Json::array();
+    for (const auto& c : conflicts) {
+      causes.push_back({{"reason", "FieldManagerConflict"},
+                        {"message", "conflict with " + c.manager},
+                        {"field", c.field}});
+    }
+    out.details = Json{{"causes", causes}};
+  }
+  return out;
+}
+
+ApiError OptionsInvalid(const std::string& kind, const FieldError& e) {
+  ApiError err = Invalid(kind, "meta.k8s.io", "", {e});
+  err.details.erase("name");
+  return err;
+}
+
+}  // namespace
+
 Json YamlToJson(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Map: {
@@ -168,30 +191,6 @@ Json YamlToJson(const YAML::Node& node) {
       return nullptr;
   }
 }
-
-// A tether::Error from testing/patch.h as the metav1.Status kube-apiserver sends.
-ApiError FromPatchError(const Error& e, const std::vector<ApplyConflict>& conflicts) {
-  ApiError out{e.http_status != 0 ? e.http_status : 500, e.reason, e.message, nullptr};
-  if (out.code == 422 || out.code == 415) out.details = Json::object();
-  if (!conflicts.empty()) {
-    Json causes = Json::array();
-    for (const auto& c : conflicts) {
-      causes.push_back({{"reason", "FieldManagerConflict"},
-                        {"message", "conflict with " + c.manager},
-                        {"field", c.field}});
-    }
-    out.details = Json{{"causes", causes}};
-  }
-  return out;
-}
-
-ApiError OptionsInvalid(const std::string& kind, const FieldError& e) {
-  ApiError err = Invalid(kind, "meta.k8s.io", "", {e});
-  err.details.erase("name");
-  return err;
-}
-
-}  // namespace
 
 std::string NewUid() {
   std::uniform_int_distribution<int> d(0, 15);
@@ -366,6 +365,12 @@ void ApiBackend::PrepareForCreate(const ResourceType& type, Json& obj) const {
   }
 }
 
+void ApiBackend::ApplySchema(const ResourceType& type, Json& obj) {
+  if (!type.schema) return;
+  type.schema->Prune(obj);
+  type.schema->Default(obj);
+}
+
 ApiResult<void> ApiBackend::Validate(const ResourceType& type, const Json& obj,
                                      const Json* old) const {
   std::vector<FieldError> errs;
@@ -490,6 +495,9 @@ ApiResult<void> ApiBackend::Validate(const ResourceType& type, const Json& obj,
       }
     }
   }
+  if (type.schema) {
+    for (auto& e : type.schema->Validate(obj, old)) errs.push_back(std::move(e));
+  }
   if (!errs.empty()) {
     ApiError e = Invalid(type.kind, type.group, name, errs);
     // kube-apiserver reports the finalizer violation twice in causes (metadata is validated by
@@ -533,6 +541,7 @@ ApiResult<Json> ApiBackend::Create(const ResourceType& type, const std::string& 
   if (type.namespaced && !store_.Get("namespaces", "", ns)) {
     return Err(NotFound("namespaces", "", ns));
   }
+  ApplySchema(type, body);
   if (auto v = Validate(type, body, nullptr); !v) return Err(v.error());
   if (type.group == "apiextensions.k8s.io" && type.resource == "customresourcedefinitions") {
     if (auto v = ResourceRegistry::ValidateCrd(body); !v) return Err(v.error());
@@ -753,6 +762,7 @@ ApiResult<Json> ApiBackend::UpdateLocked(const ResourceType& type, const Json* c
     }
     if (type.group.empty() && type.resource == "namespaces") next["status"] = (*current)["status"];
   }
+  ApplySchema(type, next);
   if (auto v = Validate(type, next, current); !v) return Err(v.error());
   if (type.tracks_generation && WithoutMetaAndStatus(next) != WithoutMetaAndStatus(*current)) {
     Meta(next)["generation"] = cmd.value("generation", std::int64_t{1}) + 1;

@@ -2,7 +2,8 @@
 // list (paging, resourceVersion rules, selectors), update (optimistic concurrency), patch (JSON,
 // merge, strategic merge, apply), delete (preconditions, finalizers), the status and scale
 // subresources, generation tracking, the validation tether relies on (names, scheduling gates,
-// replicas, leases), and CustomResourceDefinitions that register new resources.
+// replicas, leases, custom resources against their CRD schema and CEL rules), and
+// CustomResourceDefinitions that register new resources.
 //
 // The HTTP layer (ApiServer) parses requests into these calls; tests use them directly for fast
 // fixture setup (same rules, no HTTP).
@@ -19,6 +20,10 @@
 #include "testing/api_status.h"
 #include "testing/object_store.h"
 #include "testing/resource_registry.h"
+
+namespace YAML {
+class Node;
+}  // namespace YAML
 
 namespace tether::testing {
 
@@ -92,6 +97,8 @@ class ApiBackend {
                                Subresource sub, bool dry_run, const std::string& name,
                                const std::string& ns, bool* delete_now) const;
   ApiResult<void> Validate(const ResourceType& type, const Json& obj, const Json* old) const;
+  // Custom resources: prune undeclared fields and fill in defaults from the CRD schema.
+  static void ApplySchema(const ResourceType& type, Json& obj);
   void PrepareForCreate(const ResourceType& type, Json& obj) const;
   Json ScaleFor(const ResourceType& type, const Json& obj) const;
   ApiResult<Json> ApplyScale(const ResourceType& type, const Json& obj, const Json& scale) const;
@@ -104,6 +111,9 @@ class ApiBackend {
 
 // Generic helpers exposed for tests.
 std::string NewUid();
+// YAML (a superset of JSON) to JSON: plain scalars become booleans, null, integers or numbers
+// when they read as such (apply patches, YAML fixtures).
+Json YamlToJson(const YAML::Node& node);
 std::string GenerateNameSuffix();
 
 }  // namespace tether::testing

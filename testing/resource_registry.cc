@@ -255,11 +255,52 @@ ApiResult<void> ResourceRegistry::ValidateCrd(const Json& crd) {
   }
   if (!errs.empty())
     return Err(Invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, errs));
+  auto schemas = CompileSchemas(crd);
+  if (!schemas) return Err(schemas.error());
   return {};
+}
+
+ApiResult<std::map<std::string, std::shared_ptr<const CrdSchema>>> ResourceRegistry::CompileSchemas(
+    const Json& crd) {
+  std::map<std::string, std::shared_ptr<const CrdSchema>> out;
+  const Json spec = crd.value("spec", Json::object());
+  const Json versions = spec.value("versions", Json::array());
+  for (size_t i = 0; i < versions.size(); ++i) {
+    const Json& v = versions[i];
+    if (!v.is_object()) continue;
+    std::string field = "spec.versions[" + std::to_string(i) + "].schema.openAPIV3Schema";
+    const Json* schema = nullptr;
+    if (v.contains("schema") && v["schema"].is_object() &&
+        v["schema"].contains("openAPIV3Schema")) {
+      schema = &v["schema"]["openAPIV3Schema"];
+    } else if (spec.contains("validation") && spec["validation"].is_object() &&
+               spec["validation"].contains("openAPIV3Schema")) {
+      schema = &spec["validation"]["openAPIV3Schema"];
+      field = "spec.validation.openAPIV3Schema";
+    }
+    if (schema == nullptr) continue;
+    auto compiled = CrdSchema::Compile(*schema, field);
+    if (!compiled) {
+      ApiError e = compiled.error();
+      std::string name = crd.contains("metadata") ? GetStr(crd["metadata"], "name") : "";
+      // Name the CRD in the message, as kube-apiserver does.
+      const std::string prefix = "CustomResourceDefinition.apiextensions.k8s.io \"\" is invalid";
+      if (e.message.starts_with(prefix)) {
+        e.message = "CustomResourceDefinition.apiextensions.k8s.io \"" + name + "\" is invalid" +
+                    e.message.substr(prefix.size());
+        if (e.details.is_object()) e.details["name"] = name;
+      }
+      return Err(e);
+    }
+    out[GetStr(v, "name")] = std::move(*compiled);
+  }
+  return out;
 }
 
 ApiResult<void> ResourceRegistry::AddCrd(const Json& crd) {
   if (auto v = ValidateCrd(crd); !v) return v;
+  auto schemas = CompileSchemas(crd);
+  if (!schemas) return Err(schemas.error());
   const std::string name = GetStr(crd["metadata"], "name");
   const Json spec = crd.value("spec", Json::object());
   const Json names = spec.value("names", Json::object());
@@ -307,6 +348,7 @@ ApiResult<void> ResourceRegistry::AddCrd(const Json& crd) {
     }
     t.custom = true;
     t.crd_name = name;
+    if (auto it = schemas->find(t.version); it != schemas->end()) t.schema = it->second;
     t.tracks_generation = true;
     AddLocked(std::move(t));
   }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "testing/api_status.h"
+#include "testing/crd_schema.h"
 
 namespace tether::testing {
 
@@ -38,6 +40,8 @@ struct ResourceType {
   bool custom = false;      // served from a CRD
   std::string crd_name;     // "widgets.example.com"
   std::vector<std::string> selectable_fields;  // CRD selectableFields, without the leading dot
+  // The version's structural schema (custom resources only): pruning, defaults, validation.
+  std::shared_ptr<const CrdSchema> schema;
   // Marks generation-tracked kinds (metadata.generation, bumped on spec changes).
   bool tracks_generation = false;
   // Create-only virtual resources (SubjectAccessReview & co): nothing is stored.
@@ -67,6 +71,9 @@ class ResourceRegistry {
   ApiResult<void> AddCrd(const Json& crd);
   // The checks AddCrd makes, without registering (422 Invalid on problems).
   static ApiResult<void> ValidateCrd(const Json& crd);
+  // Each served version's compiled schema, by version name (422 on a bad schema or rule).
+  static ApiResult<std::map<std::string, std::shared_ptr<const CrdSchema>>> CompileSchemas(
+      const Json& crd);
   // Every served resource (copies).
   std::vector<ResourceType> All() const;
   void RemoveCrd(const std::string& crd_name);

@@ -642,6 +642,19 @@ TEST_F(ControllerTest, BrokenDependencyWatchIsUnknownAndNeverSuspends) {
 TEST_F(ControllerTest, InvalidSpecOnlyAffectsItself) {
   Incident();
   CreateWorkload(SimKind::kDeployment, "reports", 2);
+  // SPEC §2.1: a malformed spec reaches the controller when an older CRD without validation is
+  // installed (the API server would reject it otherwise). Install such a CRD first.
+  json old_crd = WorkloadDependencyCrd();
+  json& version = old_crd["spec"]["versions"][0];
+  version["schema"]["openAPIV3Schema"]["properties"]["spec"] = {
+      {"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+  auto current = server_->Get("apiextensions.k8s.io/v1", "customresourcedefinitions", "",
+                              old_crd["metadata"]["name"]);
+  ASSERT_TRUE(current) << current.error().ToString();
+  old_crd["metadata"]["resourceVersion"] = (*current)["metadata"]["resourceVersion"];
+  auto replaced =
+      server_->Update("apiextensions.k8s.io/v1", "customresourcedefinitions", "", old_crd);
+  ASSERT_TRUE(replaced) << replaced.error().ToString();
   // The dependent appears in its own dependsOn: invalid.
   CreateWd("broken", {{"dependent", {{"kind", "Deployment"}, {"name", "reports"}}},
                       {"dependsOn", {Dep("reports"), Dep("db")}}});
