@@ -280,7 +280,7 @@ class Decider {
       std::string problems = Join(in_.spec_problems, "; ");
       if (problems.empty()) problems = "the spec could not be decoded";
       SetPhase(Phase::kUnknown, "invalid spec: " + problems);
-      conds.Set("Ready", "Unknown", "InvalidSpec", out_.status.message);
+      conds.Set("Ready", "False", "InvalidSpec", out_.status.message);  // SPEC §2.1
       conds.Set("InvalidSpec", "True", "InvalidSpec", problems);
       if (!PrevReadyReasonIs("InvalidSpec") || prev_.message != out_.status.message) {
         Event(EventSpec::Type::kWarning, "InvalidSpec", out_.status.message);

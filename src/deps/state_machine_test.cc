@@ -710,6 +710,7 @@ TEST(ScenarioTest, InvalidSpecIsUnknownWithInvalidSpecAndAffectsOnlyItself) {
   auto& wd = w.wds["bad"];
   EXPECT_EQ(w.PhaseOf("bad"), Phase::kUnknown);
   EXPECT_EQ(wd.status.FindCondition("Ready")->reason, "InvalidSpec");
+  EXPECT_EQ(wd.status.FindCondition("Ready")->status, "False");
   EXPECT_EQ(wd.status.FindCondition("InvalidSpec")->message,
             "spec.dependsOn[0].condition.window: \"30 s\" is not a duration; use e.g. \"30s\", "
             "\"1m30s\"");
