@@ -33,6 +33,9 @@ struct ControllerFlags {
   bool leader_elect = false;
   std::string leader_election_namespace;
   std::string leader_election_id = "tether-controller";
+  std::string leader_election_lease_duration = "15s";
+  std::string leader_election_renew_deadline = "10s";
+  std::string leader_election_retry_period = "2s";
   std::string metrics_bind_address = ":8080";
   std::string health_probe_bind_address = ":8081";
   // WorkloadDependency controller.
@@ -56,6 +59,45 @@ bool DurationFlag(const std::string& name, const std::string& value, Duration* o
              "tether: error: --{} \"{}\" is not a positive duration; use e.g. \"15s\", \"10m\"\n",
              name, value);
   return false;
+}
+
+// Parses and cross-checks the leader-election timings into `le`; prints one error line naming
+// the offending flag on failure. The Lease stores whole seconds (leaseDurationSeconds), and a
+// leader must give up (renew deadline) before a standby may take over (lease duration), having
+// had several renewal attempts (retry period) first, or two replicas could lead at once.
+bool LeaderElectionTimings(const ControllerFlags& flags, kube::LeaderElectionConfig* le) {
+  if (!DurationFlag("leader-election-lease-duration", flags.leader_election_lease_duration,
+                    &le->lease_duration) ||
+      !DurationFlag("leader-election-renew-deadline", flags.leader_election_renew_deadline,
+                    &le->renew_deadline) ||
+      !DurationFlag("leader-election-retry-period", flags.leader_election_retry_period,
+                    &le->retry_period)) {
+    return false;
+  }
+  if (le->lease_duration % std::chrono::seconds(1) != Duration::zero()) {
+    fmt::print(stderr,
+               "tether: error: --leader-election-lease-duration \"{}\" is not a whole number of "
+               "seconds (the Lease records leaseDurationSeconds); use e.g. \"15s\"\n",
+               flags.leader_election_lease_duration);
+    return false;
+  }
+  if (le->renew_deadline >= le->lease_duration) {
+    fmt::print(stderr,
+               "tether: error: --leader-election-renew-deadline ({}) must be shorter than "
+               "--leader-election-lease-duration ({}): a leader that cannot renew must stop "
+               "before a standby may take over\n",
+               FormatDuration(le->renew_deadline), FormatDuration(le->lease_duration));
+    return false;
+  }
+  if (le->retry_period >= le->renew_deadline) {
+    fmt::print(stderr,
+               "tether: error: --leader-election-retry-period ({}) must be shorter than "
+               "--leader-election-renew-deadline ({}): the leader needs several renewal attempts "
+               "before it gives up\n",
+               FormatDuration(le->retry_period), FormatDuration(le->renew_deadline));
+    return false;
+  }
+  return true;
 }
 
 // One leadership term's controller of type C (WorkloadDependency or gate controller). A fresh
@@ -123,6 +165,8 @@ std::string Identity() {
 
 int Run(const ControllerFlags& flags) {
   if (!ApplyLogFlags(flags.log)) return 2;
+  kube::LeaderElectionConfig le;
+  if (!LeaderElectionTimings(flags, &le)) return 2;
   // Before any thread starts, so every thread inherits the blocked signal mask.
   std::stop_source stop;
   StopOnSignals(stop);
@@ -199,30 +243,37 @@ int Run(const ControllerFlags& flags) {
 
   std::unique_ptr<kube::LeaderElector> elector;
   if (flags.leader_elect) {
-    kube::LeaderElectionConfig le;
     le.lease_namespace = flags.leader_election_namespace.empty() ? InClusterNamespace()
                                                                  : flags.leader_election_namespace;
     le.lease_name = flags.leader_election_id;
     le.identity = Identity();
     le.registry = &registry;
-    le.on_started_leading = [&dependencies, &gate_controller, id = le.identity] {
+    // The elector itself logs "started leading", "stopped leading" and "observed leader".
+    le.on_started_leading = [&dependencies, &gate_controller] {
       dependencies.Act();
       gate_controller.Act();
-      log::Info("became leader", {{"identity", id}});
+      log::Info("reconcilers started (this replica leads)");
     };
-    le.on_stopped_leading = [&dependencies, &gate_controller, &stop, id = le.identity] {
+    le.on_stopped_leading = [&dependencies, &gate_controller, &stop] {
       // Lost (not released at shutdown): warm fresh controllers for the next term.
-      dependencies.StandDown(/*prepare_next=*/!stop.stop_requested());
-      gate_controller.StandDown(/*prepare_next=*/!stop.stop_requested());
-      log::Warn("stopped leading", {{"identity", id}});
-    };
-    le.on_new_leader = [](const std::string& who) {
-      log::Info("leader observed", {{"leader", who}});
+      const bool lost = !stop.stop_requested();
+      dependencies.StandDown(/*prepare_next=*/lost);
+      gate_controller.StandDown(/*prepare_next=*/lost);
+      if (lost) {
+        log::Warn("reconcilers stopped: leadership lost; standing by for re-election");
+      } else {
+        log::Info("reconcilers stopped for shutdown");
+      }
     };
     if (auto valid = kube::ValidateLeaderElectionConfig(le); !valid) {
       fmt::print(stderr, "tether: error: {}\n", valid.error().message);
       return 2;
     }
+    log::Info("leader election enabled", {{"lease", le.lease_namespace + "/" + le.lease_name},
+                                          {"identity", le.identity},
+                                          {"lease_duration", FormatDuration(le.lease_duration)},
+                                          {"renew_deadline", FormatDuration(le.renew_deadline)},
+                                          {"retry_period", FormatDuration(le.retry_period)}});
     elector =
         std::make_unique<kube::LeaderElector>(kube::MakeClientLeaseStore(**client), clock, le);
   }
@@ -242,13 +293,15 @@ int Run(const ControllerFlags& flags) {
     fmt::print(stderr, "tether: error: {}\n", started.error().message);
     return 1;
   }
-  log::Info("serving probes and metrics",
-            {{"metrics", flags.metrics_bind_address}, {"probes", flags.health_probe_bind_address}});
+  // The actual ports, so binding port 0 (tests, several replicas on one host) is usable.
+  log::Info("serving probes and metrics", {{"metrics", flags.metrics_bind_address},
+                                           {"metrics_port", ops.metrics_port()},
+                                           {"probes", flags.health_probe_bind_address},
+                                           {"probe_port", ops.probe_port()}});
 
   if (elector) {
     while (!stop.stop_requested()) {
       if (elector->Run(stop.get_token())) break;  // clean stop: the Lease was released
-      log::Warn("leadership lost; standing by for re-election");
     }
   } else {
     dependencies.Act();
@@ -277,6 +330,13 @@ void RegisterControllerCommand(CLI::App& app) {
           "\"default\")");
   AddFlag(cmd, "leader-election-id", flags->leader_election_id,
           "Name of the leader-election Lease");
+  AddFlag(cmd, "leader-election-lease-duration", flags->leader_election_lease_duration,
+          "How long a standby waits after the last observed Lease renewal before taking over "
+          "(whole seconds)");
+  AddFlag(cmd, "leader-election-renew-deadline", flags->leader_election_renew_deadline,
+          "How long the leader keeps trying to renew before it stops leading (< lease duration)");
+  AddFlag(cmd, "leader-election-retry-period", flags->leader_election_retry_period,
+          "Interval between Lease acquire/renew attempts (< renew deadline)");
   AddFlag(cmd, "metrics-bind-address", flags->metrics_bind_address,
           "Address for /metrics (\"0\" disables)");
   AddFlag(cmd, "health-probe-bind-address", flags->health_probe_bind_address,
