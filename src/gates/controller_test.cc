@@ -255,6 +255,23 @@ TEST_F(GateControllerTest, SeveralSatisfiedGatesGoInOnePatch) {
   EXPECT_EQ(server_->RequestCount("update", "pods"), 0);
 }
 
+// The removal patch is guarded; when the pod changed meanwhile (409/422) it is re-read and the
+// patch rebuilt, never replaced by a full update.
+TEST_F(GateControllerTest, ARefusedPatchIsRetriedOnAFreshRead) {
+  StartController();
+  Create("v1", "pods", "default",
+         Pod("p", {"example.com/quota", kCfg}, {{kCfg, R"j({"kind":"ConfigMap","name":"go"})j"}}));
+  ASSERT_TRUE(Eventually([&] { return Evaluations("false") >= 1; }));
+  server_->FailNext("patch", "pods", 1, 409, "the object has been modified");
+  const int gets_before = server_->RequestCount("get", "pods");
+  Create("v1", "configmaps", "default", ConfigMap("go"));
+  EXPECT_TRUE(
+      Eventually([&] { return Gates("p") == std::vector<std::string>{"example.com/quota"}; }));
+  EXPECT_EQ(server_->RequestCount("patch", "pods"), 2);
+  EXPECT_GT(server_->RequestCount("get", "pods"), gets_before);
+  EXPECT_EQ(server_->RequestCount("update", "pods"), 0);
+}
+
 // SPEC §3.3: every way a gate can be wrong keeps the gate and gives the pod ONE Warning Event
 // that names the gate and the exact problem, however often the pod is re-evaluated.
 TEST_F(GateControllerTest, ErrorsKeepTheGateAndProduceOneWarning) {
