@@ -238,7 +238,9 @@ TimePoint LeaderElector::Step() {
   }
   if (TryAcquireOrRenew(now)) {
     last_renew_ = now;
-  } else if (now - last_renew_ >= config_.renew_deadline) {
+  } else if (clock_.Now() - last_renew_ >= config_.renew_deadline) {
+    // Measured when the failed attempt ends, not when it began: requests to an unreachable
+    // API server can take long, and the leader must not outlive its deadline meanwhile.
     log::Error(
         "leader election: could not renew the Lease within the renew deadline; "
         "stopping all leader work",

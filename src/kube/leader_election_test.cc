@@ -21,15 +21,19 @@ struct LeaseBackend {
 
 class FakeLeaseStore final : public LeaseStore {
  public:
-  FakeLeaseStore(std::shared_ptr<LeaseBackend> b, std::shared_ptr<std::atomic<bool>> broken)
-      : b_(std::move(b)), broken_(std::move(broken)) {}
+  // `before_request`, when set, runs at the start of every request (e.g. to model latency).
+  FakeLeaseStore(std::shared_ptr<LeaseBackend> b, std::shared_ptr<std::atomic<bool>> broken,
+                 const std::function<void()>* before_request = nullptr)
+      : b_(std::move(b)), broken_(std::move(broken)), before_request_(before_request) {}
   Result<Json> Get(const std::string&, const std::string&) override {
+    BeforeRequest();
     std::lock_guard lock(b_->mu);
     if (*broken_) return Fail(ErrorCode::kUnavailable, "connection refused");
     if (!b_->lease) return Fail(ErrorCode::kNotFound, "leases \"lock\" not found");
     return *b_->lease;
   }
   Result<Json> Create(const std::string& ns, const Json& lease) override {
+    BeforeRequest();
     std::lock_guard lock(b_->mu);
     if (*broken_) return Fail(ErrorCode::kUnavailable, "connection refused");
     if (b_->lease) return Fail(ErrorCode::kAlreadyExists, "already exists");
@@ -39,6 +43,7 @@ class FakeLeaseStore final : public LeaseStore {
     return *b_->lease;
   }
   Result<Json> Update(const std::string&, const Json& lease) override {
+    BeforeRequest();
     std::lock_guard lock(b_->mu);
     if (*broken_) return Fail(ErrorCode::kUnavailable, "connection refused");
     if (!b_->lease) return Fail(ErrorCode::kNotFound, "not found");
@@ -52,12 +57,17 @@ class FakeLeaseStore final : public LeaseStore {
   }
 
  private:
+  void BeforeRequest() {
+    if (before_request_ != nullptr && *before_request_) (*before_request_)();
+  }
   std::shared_ptr<LeaseBackend> b_;
   std::shared_ptr<std::atomic<bool>> broken_;
+  const std::function<void()>* before_request_;
 };
 
 struct Replica {
   std::shared_ptr<std::atomic<bool>> broken = std::make_shared<std::atomic<bool>>(false);
+  std::function<void()> before_request;  // runs at the start of each of its Lease requests
   int started = 0, stopped = 0;
   std::vector<std::string> leaders_seen;
   std::unique_ptr<LeaderElector> elector;
@@ -77,7 +87,8 @@ class LeaderElectionTest : public ::testing::Test {
     c.on_stopped_leading = [&r] { ++r.stopped; };
     c.on_new_leader = [&r](const std::string& who) { r.leaders_seen.push_back(who); };
     r.elector = std::make_unique<LeaderElector>(
-        std::make_unique<FakeLeaseStore>(backend_, r.broken), clock_, std::move(c));
+        std::make_unique<FakeLeaseStore>(backend_, r.broken, &r.before_request), clock_,
+        std::move(c));
   }
   // Runs every replica's due steps in deadline order up to `until`, checking after each step
   // that at most one replica believes it leads.
@@ -180,6 +191,31 @@ TEST_F(LeaderElectionTest, LeaderThatCannotRenewStopsBeforeStandbyTakesOver) {
   RunUntil(clock_.Now() + seconds(60), {&a, &b});
   EXPECT_FALSE(a.elector->IsLeader());
   EXPECT_TRUE(b.elector->IsLeader());
+}
+
+// Against an unreachable API server requests may hang before failing. The renew deadline is
+// measured when a failed attempt ends, so the leader stops leading as soon as the deadline has
+// passed, not one slow attempt later (when a standby may already lead).
+TEST_F(LeaderElectionTest, SlowFailingRenewalsStopLeadingOnceTheRenewDeadlinePasses) {
+  Replica a;
+  Add(a, "pod-a");  // lease 15s, renew deadline 10s, retry 2s
+  a.next = a.elector->Step();
+  ASSERT_TRUE(a.elector->IsLeader());
+  const TimePoint last_renewal = clock_.Now();
+  *a.broken = true;
+  a.before_request = [this] { clock_.Advance(seconds(3)); };
+  for (int step = 0; step < 20 && a.elector->IsLeader(); ++step) {
+    if (a.next > clock_.Now()) clock_.Set(a.next);
+    a.next = a.elector->Step();
+    if (clock_.Now() - last_renewal >= seconds(10)) {
+      EXPECT_FALSE(a.elector->IsLeader())
+          << "still leading " << FormatDuration(clock_.Now() - last_renewal)
+          << " after the last renewal, past the 10s renew deadline";
+    }
+  }
+  EXPECT_FALSE(a.elector->IsLeader());
+  EXPECT_EQ(a.stopped, 1);
+  EXPECT_GE(clock_.Now() - last_renewal, seconds(10)) << "gave up before the renew deadline";
 }
 
 TEST_F(LeaderElectionTest, RenewFailureWithinDeadlineKeepsLeading) {
