@@ -566,6 +566,113 @@ void EvaluateRules(const SchemaNode& node, const Json& value, const Json* old,
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Structural-schema rules kube-apiserver enforces when a CRD is written.
+
+enum class Position { kRoot, kProperty, kItems, kAdditionalProperties };
+
+void CheckStructural(const Json& s, const std::string& path, Position pos,
+                     std::vector<FieldError>& errs) {
+  if (!s.is_object()) return;
+  const std::string type = s.value("type", "");
+  const bool int_or_string = s.value("x-kubernetes-int-or-string", false);
+  const bool preserve = s.value("x-kubernetes-preserve-unknown-fields", false);
+  if (pos == Position::kRoot && type != "object") {
+    if (type.empty()) {
+      errs.push_back(FieldError::Required(path + ".type", "must not be empty at the root"));
+    } else {
+      errs.push_back(FieldError::Invalid(path + ".type", type, "must be object at the root"));
+    }
+  } else if (type.empty() && !int_or_string && !preserve) {
+    const char* where =
+        pos == Position::kItems ? "for specified array items" : "for specified object fields";
+    errs.push_back(FieldError::Required(path + ".type", std::string("must not be empty ") + where));
+  }
+  if (int_or_string && !type.empty()) {
+    errs.push_back(FieldError::Forbidden(path + ".type",
+                                         "must be empty if x-kubernetes-int-or-string is true"));
+  }
+  const bool has_properties = s.contains("properties") && s["properties"].is_object();
+  const bool has_additional =
+      s.contains("additionalProperties") && s["additionalProperties"].is_object();
+  if (has_properties && has_additional) {
+    errs.push_back(
+        FieldError::Forbidden(path + ".additionalProperties",
+                              "additionalProperties and properties are mutual exclusive"));
+  }
+  const std::string list_type = s.value("x-kubernetes-list-type", "");
+  const Json items = s.value("items", Json());
+  if (list_type == "map") {
+    if (!items.is_object() || items.value("type", "") != "object") {
+      errs.push_back(FieldError::Invalid(path + ".items.type", items.value("type", ""),
+                                         "must be object if parent array's "
+                                         "x-kubernetes-list-type is map"));
+    } else {
+      const Json props = items.value("properties", Json::object());
+      const Json required = items.value("required", Json::array());
+      for (const auto& key : s.value("x-kubernetes-list-map-keys", Json::array())) {
+        if (!key.is_string()) continue;
+        const std::string k = key.get<std::string>();
+        std::string kpath = path + ".items.properties[" + k + "]";
+        if (!props.contains(k)) {
+          errs.push_back(FieldError::Required(kpath,
+                                              "entries mentioned in "
+                                              "x-kubernetes-list-map-keys must be "
+                                              "specified"));
+          continue;
+        }
+        const std::string kt = props[k].value("type", "");
+        if (kt != "string" && kt != "integer" && kt != "number" && kt != "boolean") {
+          errs.push_back(FieldError::Invalid(kpath + ".type", kt,
+                                             "must be a scalar type if parent array's "
+                                             "x-kubernetes-list-type is map"));
+        }
+        bool is_required = std::find(required.begin(), required.end(), key) != required.end();
+        if (!is_required && !props[k].contains("default")) {
+          errs.push_back(FieldError::Required(
+              path + ".items.required", "all map keys must be required or have a default value"));
+        }
+      }
+    }
+  }
+  if (has_properties) {
+    for (const auto& [name, child] : s["properties"].items()) {
+      if (pos == Position::kRoot && name == "metadata" && child.is_object()) {
+        for (const auto& [mname, unused] : child.value("properties", Json::object()).items()) {
+          if (mname != "name" && mname != "generateName") {
+            errs.push_back(FieldError::Forbidden(
+                path + ".properties[metadata].properties[" + mname + "]", "must not be specified"));
+          }
+        }
+      }
+      CheckStructural(child, path + ".properties[" + name + "]", Position::kProperty, errs);
+    }
+  }
+  if (has_additional) {
+    CheckStructural(s["additionalProperties"], path + ".additionalProperties",
+                    Position::kAdditionalProperties, errs);
+  }
+  if (items.is_object()) CheckStructural(items, path + ".items", Position::kItems, errs);
+}
+
+// Every default must itself be valid against its schema (kube-apiserver validates defaults).
+void CheckDefaults(const SchemaNode& node, const std::string& path, std::vector<FieldError>& errs) {
+  if (node.default_value) {
+    Json value = *node.default_value;
+    std::vector<std::string> pruned;
+    PruneNode(node, value, path + ".default", false, pruned);
+    DefaultNode(node, value);
+    ValidateNode(node, value, path + ".default", false, errs);
+  }
+  for (const auto& [name, child] : node.properties) {
+    CheckDefaults(*child, path + ".properties[" + name + "]", errs);
+  }
+  if (node.additional_properties) {
+    CheckDefaults(*node.additional_properties, path + ".additionalProperties", errs);
+  }
+  if (node.items) CheckDefaults(*node.items, path + ".items", errs);
+}
+
 }  // namespace
 
 CrdSchema::CrdSchema(std::unique_ptr<SchemaNode> root)
@@ -574,9 +681,15 @@ CrdSchema::~CrdSchema() = default;
 
 ApiResult<std::shared_ptr<const CrdSchema>> CrdSchema::Compile(const Json& schema,
                                                                const std::string& field) {
-  auto root = CompileNode(schema, field);
-  if (!root) return Err(root.error());
-  return std::shared_ptr<const CrdSchema>(new CrdSchema(std::move(*root)));
+  std::vector<FieldError> errs;
+  CheckStructural(schema, field, Position::kRoot, errs);
+  if (errs.empty()) {
+    auto root = CompileNode(schema, field);
+    if (!root) return Err(root.error());
+    CheckDefaults(**root, field, errs);
+    if (errs.empty()) return std::shared_ptr<const CrdSchema>(new CrdSchema(std::move(*root)));
+  }
+  return Err(Invalid("CustomResourceDefinition", "apiextensions.k8s.io", "", errs));
 }
 
 std::vector<std::string> CrdSchema::Prune(Json& object) const {

@@ -177,6 +177,7 @@ TEST(CrdSchema, TransitionRulesMessageExpressionsFieldPathsAndListMaps) {
                {"x-kubernetes-list-map-keys", {"name"}},
                {"items",
                 {{"type", "object"},
+                 {"required", {"name"}},
                  {"properties",
                   {{"name", {{"type", "string"}}}, {"port", {{"type", "integer"}}}}}}}}},
              {"tags",
@@ -220,6 +221,35 @@ TEST(CrdSchema, TransitionRulesMessageExpressionsFieldPathsAndListMaps) {
                 "spec.tags[1]: Duplicate value: \"a\"",
                 "<nil>: Invalid value: null: some validation rules were not checked because "
                 "the object was invalid; correct the existing errors to complete validation"}));
+}
+
+TEST(CrdSchema, NonStructuralSchemasAndInvalidDefaultsAreRejected) {
+  auto reasons = [](const Json& schema) {
+    auto compiled = CrdSchema::Compile(schema, "spec.versions[0].schema.openAPIV3Schema");
+    return compiled ? std::string() : compiled.error().message;
+  };
+  EXPECT_EQ(reasons({{"type", "object"}, {"properties", {{"spec", {{"type", "object"}}}}}}), "");
+  EXPECT_NE(reasons({{"type", "object"}, {"properties", {{"spec", {{"description", "x"}}}}}})
+                .find("spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required "
+                      "value: must not be empty for specified object fields"),
+            std::string::npos);
+  EXPECT_NE(reasons({{"type", "string"}}).find("must be object at the root"), std::string::npos);
+  EXPECT_NE(reasons({{"type", "object"},
+                     {"properties",
+                      {{"mode", {{"type", "string"}, {"enum", {"a", "b"}}, {"default", "c"}}}}}})
+                .find("properties[mode].default: Unsupported value: \"c\""),
+            std::string::npos);
+  EXPECT_NE(
+      reasons({{"type", "object"},
+               {"properties",
+                {{"ports",
+                  {{"type", "array"},
+                   {"x-kubernetes-list-type", "map"},
+                   {"x-kubernetes-list-map-keys", {"name"}},
+                   {"items",
+                    {{"type", "object"}, {"properties", {{"name", {{"type", "string"}}}}}}}}}}}})
+          .find("all map keys must be required or have a default value"),
+      std::string::npos);
 }
 
 TEST(CrdSchema, BadRulesAndPatternsRejectTheCrd) {
