@@ -1007,8 +1007,9 @@ void ApiBackend::AfterCrdWrite(const Json& crd, bool deleted) {
     const Json spec = crd.value("spec", Json::object());
     std::string group = Str(spec, "group");
     std::string plural = Str(spec.value("names", Json::object()), "plural");
-    registry_.RemoveCrd(name);
+    // kube-apiserver's cleanup finalizer deletes every instance first, then stops serving.
     store_.DeleteAll(GroupResource(plural, group));
+    registry_.RemoveCrd(name);
     return;
   }
   (void)registry_.AddCrd(crd);

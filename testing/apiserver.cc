@@ -835,6 +835,10 @@ Response ApiServer::Watch(const server::Request& req, server::StreamWriter& writ
   auto next_bookmark = now + options_.bookmark_interval;
   while (true) {
     if (watch_epoch_.load() != epoch || writer.Closed()) return {};
+    // A deleted CRD ends its watches, after the DELETED events of its objects (which precede the
+    // removal from the registry, so this batch holds them all).
+    const bool type_gone =
+        type.custom && !backend_->registry().Find(type.group, type.version, type.resource);
     auto batch = store_->EventsAfter(gr, last_rv);
     if (!batch) {
       send("ERROR", StatusJson(batch.error()));
@@ -859,6 +863,7 @@ Response ApiServer::Watch(const server::Request& req, server::StreamWriter& writ
       if (!t.empty() && !send(t, ApiBackend::Served(type, e.object))) return {};
     }
     if (batch->up_to > last_rv && start_rv <= batch->up_to) last_rv = batch->up_to;
+    if (type_gone) return {};
     now = std::chrono::steady_clock::now();
     if (now >= deadline) return {};
     if (bookmarks && now >= next_bookmark) {

@@ -484,12 +484,31 @@ TEST_F(ApiServerTest, DiscoveryIncludesCrdsRegisteredAtRuntime) {
                       {{"spec", {{"replicas", 1}}}}, "application/strategic-merge-patch+json");
   EXPECT_EQ(smp.status, 415);
 
+  // Deleting the CRD deletes its objects (watchers see DELETED) and then ends its watches.
+  auto watch = std::async(std::launch::async, [&] {
+    auto cert = server_->IssueClientCert("admin", {"system:masters"});
+    CurlClient c(server_->url(), {.ca_pem = server_->ca_pem(),
+                                  .client_cert_pem = cert->cert_pem,
+                                  .client_key_pem = cert->key_pem});
+    std::string events;
+    c.Stream("/apis/example.com/v1/widgets?watch=true&resourceVersion=" +
+                 Parse(w)["metadata"]["resourceVersion"].get<std::string>(),
+             [&](std::string_view data) {
+               events.append(data);
+               return true;
+             });
+    return events;
+  });
+  ASSERT_TRUE(Eventually([&] { return server_->OpenWatches() == 1; }));
   EXPECT_EQ(
       admin_
           ->Request("DELETE",
                     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
           .status,
       200);
+  std::string events = watch.get();  // returns only because the server ended the stream
+  EXPECT_NE(events.find("\"type\":\"DELETED\""), std::string::npos) << events;
+  EXPECT_EQ(server_->OpenWatches(), 0);
   EXPECT_EQ(admin_->Get("/apis/example.com/v1").status, 404);
   EXPECT_EQ(admin_->Get("/apis/example.com/v1/namespaces/default/widgets/w").status, 404);
 }
