@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <memory>
@@ -149,6 +150,18 @@ class ControllerSlot {
   std::unique_ptr<C> current_;
 };
 
+// Per-request timeout of the leader-election client. A failed renewal attempt (GET + PUT) must
+// end within lease duration - renew deadline, so that a leader facing a hanging API server stops
+// leading (its deadline is checked when the attempt ends) before a standby may take over. The
+// client takes whole seconds, at least 1; never more than the regular request timeout.
+std::chrono::seconds LeaseRequestTimeout(const kube::LeaderElectionConfig& le,
+                                         std::chrono::seconds regular) {
+  auto half_margin =
+      std::chrono::duration_cast<std::chrono::seconds>((le.lease_duration - le.renew_deadline) / 2);
+  return std::clamp(half_margin, std::chrono::seconds(1),
+                    std::max(regular, std::chrono::seconds(1)));
+}
+
 std::string InClusterNamespace() {
   std::ifstream in("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
   std::string ns;
@@ -241,6 +254,7 @@ int Run(const ControllerFlags& flags) {
                                     {"context", config->context_name},
                                     {"leader_elect", flags.leader_elect}});
 
+  std::unique_ptr<kube::Client> lease_client;
   std::unique_ptr<kube::LeaderElector> elector;
   if (flags.leader_elect) {
     le.lease_namespace = flags.leader_election_namespace.empty() ? InClusterNamespace()
@@ -269,13 +283,26 @@ int Run(const ControllerFlags& flags) {
       fmt::print(stderr, "tether: error: {}\n", valid.error().message);
       return 2;
     }
-    log::Info("leader election enabled", {{"lease", le.lease_namespace + "/" + le.lease_name},
-                                          {"identity", le.identity},
-                                          {"lease_duration", FormatDuration(le.lease_duration)},
-                                          {"renew_deadline", FormatDuration(le.renew_deadline)},
-                                          {"retry_period", FormatDuration(le.retry_period)}});
+    kube::RestConfig lease_config = *config;
+    lease_config.timeout = LeaseRequestTimeout(le, config->timeout);
+    log::Info("leader election enabled",
+              {{"lease", le.lease_namespace + "/" + le.lease_name},
+               {"identity", le.identity},
+               {"lease_duration", FormatDuration(le.lease_duration)},
+               {"renew_deadline", FormatDuration(le.renew_deadline)},
+               {"retry_period", FormatDuration(le.retry_period)},
+               {"request_timeout", FormatDuration(lease_config.timeout)}});
+    // Leader election gets its own client: renewals never queue behind reconcile traffic in the
+    // shared rate limiter, and each request is bounded (see LeaseRequestTimeout).
+    auto created = kube::Client::Create(lease_config, clock);
+    if (!created) {
+      fmt::print(stderr, "tether: error: {}\n", created.error().message);
+      return 1;
+    }
+    lease_client = std::move(*created);
+    kube::ObserveApiRequests(*lease_client, &registry);
     elector =
-        std::make_unique<kube::LeaderElector>(kube::MakeClientLeaseStore(**client), clock, le);
+        std::make_unique<kube::LeaderElector>(kube::MakeClientLeaseStore(*lease_client), clock, le);
   }
 
   OpsServers ops;

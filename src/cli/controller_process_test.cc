@@ -223,8 +223,15 @@ class ControllerProcessTest : public ::testing::Test {
     ASSERT_TRUE(server) << server.error().message;
     server_ = std::move(*server);
     // Installed as on a real cluster (tether manifests), so the controller's caches sync.
-    auto crd = server_->Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "",
-                               deps::WorkloadDependencyCrd());
+    Json crd_object = deps::WorkloadDependencyCrd();
+    // Workaround: the embedded server's structural-schema check (testing/crd_schema.cc) reads a
+    // destroyed temporary when the root schema lists `metadata` (ASan: stack-use-after-scope).
+    // The property is only {type: object}; drop it until that check is fixed.
+    for (auto& version : crd_object["spec"]["versions"]) {
+      version["schema"]["openAPIV3Schema"]["properties"].erase("metadata");
+    }
+    auto crd =
+        server_->Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "", crd_object);
     ASSERT_TRUE(crd) << crd.error().message;
   }
 
@@ -328,6 +335,16 @@ class ControllerProcessTest : public ::testing::Test {
     return "";
   }
 
+  // Waits until /metrics reports tether_leader `value` (0 or 1).
+  static ::testing::AssertionResult AwaitLeaderGauge(const Endpoints& e, int value) {
+    const std::string want = "tether_leader{lease=\"tether-controller\"} " + std::to_string(value);
+    std::string got;
+    if (Eventually([&] { return (got = LeaderGauge(e)) == want; })) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "/metrics: \"" << got << "\", want \"" << want << "\"";
+  }
+
   // Waits until `p` (identity e.identity) holds the Lease and its /readyz says so.
   ::testing::AssertionResult AwaitLeader(TetherProcess& p, const Endpoints& e) {
     std::string holder, ready;
@@ -395,6 +412,9 @@ TEST_F(ControllerProcessTest, TwoReplicasElectOneLeaderAndSigtermHandsOver) {
   ASSERT_TRUE(AwaitEndpoints(*a, &ea));
   ASSERT_TRUE(AwaitEndpoints(*b, &eb));
   ASSERT_NE(ea.identity, eb.identity);
+  // Lease requests are bounded by half the margin between lease duration and renew deadline
+  // (whole seconds, at least 1s), so a hanging API server cannot stretch a leader's term.
+  EXPECT_EQ(a->Record("leader election enabled")->value("request_timeout", ""), "1s");
 
   // Exactly one holds the Lease; it says "(this replica)", the other names it.
   std::string ready_a, ready_b, holder;
@@ -413,7 +433,7 @@ TEST_F(ControllerProcessTest, TwoReplicasElectOneLeaderAndSigtermHandsOver) {
   TetherProcess& standby = a_leads ? *b : *a;
   const Endpoints& el = a_leads ? ea : eb;
   const Endpoints& es = a_leads ? eb : ea;
-  EXPECT_EQ(LeaderGauge(el), "tether_leader{lease=\"tether-controller\"} 1");
+  EXPECT_TRUE(AwaitLeaderGauge(el, 1));
   EXPECT_EQ(LeaderGauge(es), "tether_leader{lease=\"tether-controller\"} 0");
   EXPECT_EQ(standby.CountRecords("started leading"), 0);
 
@@ -424,7 +444,7 @@ TEST_F(ControllerProcessTest, TwoReplicasElectOneLeaderAndSigtermHandsOver) {
       << leader.name() << " " << DescribeStatus(leader.wait_status());
   EXPECT_TRUE(leader.Record("released the Lease").has_value()) << leader.Log();
   ASSERT_TRUE(AwaitLeader(standby, es));
-  EXPECT_EQ(LeaderGauge(es), "tether_leader{lease=\"tether-controller\"} 1");
+  EXPECT_TRUE(AwaitLeaderGauge(es, 1));
   EXPECT_FALSE(standby.Exited());
 }
 
@@ -471,9 +491,7 @@ TEST_F(ControllerProcessTest, SurvivesApiServerOutageLongerThanTheLeaseAndReacqu
   // The outage is a scenario parameter, not a synchronisation wait: throughout it, /healthz
   // answers, and the leader notices it can no longer renew.
   while (std::chrono::steady_clock::now() - stopped_at < outage ||
-         !p->Record(
-             "leader election: could not renew the Lease within the renew deadline; stopping all "
-             "leader work")) {
+         !p->Record("reconcilers stopped: leadership lost; standing by for re-election")) {
     ASSERT_FALSE(p->Exited()) << "exited during the outage: " << DescribeStatus(p->wait_status());
     auto health = HttpGet(e.probe_port, "/healthz");
     ASSERT_EQ(health.status, 200) << health.error << health.body;
@@ -485,13 +503,17 @@ TEST_F(ControllerProcessTest, SurvivesApiServerOutageLongerThanTheLeaseAndReacqu
   EXPECT_GT(healthz_checks, 0);
   // Not leading without the API server: /readyz and /metrics say so.
   EXPECT_NE(Readyz(e), ReadyAsLeader(e.identity));
-  EXPECT_EQ(LeaderGauge(e), "tether_leader{lease=\"tether-controller\"} 0");
+  EXPECT_TRUE(AwaitLeaderGauge(e, 0));
+  // The log tells what happened: connection errors, then the lost leadership.
   EXPECT_TRUE(p->Record("leader election: reading the Lease failed").has_value());
+  EXPECT_TRUE(p->Record("leader election: could not renew the Lease within the renew deadline; "
+                        "stopping all leader work")
+                  .has_value());
 
   auto restarted = server_->Restart();
   ASSERT_TRUE(restarted) << restarted.error().message;
   ASSERT_TRUE(AwaitLeader(*p, e));
-  EXPECT_EQ(LeaderGauge(e), "tether_leader{lease=\"tether-controller\"} 1");
+  EXPECT_TRUE(AwaitLeaderGauge(e, 1));
   EXPECT_GE(p->CountRecords("started leading"), 2);
   EXPECT_GE(p->CountRecords("stopped leading"), 1);
   EXPECT_FALSE(p->Exited());
@@ -513,7 +535,7 @@ class ControllerAuthTest : public ControllerProcessTest {
     ASSERT_TRUE(AwaitLeader(*p, e));
     auto health = HttpGet(e.probe_port, "/healthz");
     EXPECT_EQ(health.status, 200);
-    EXPECT_EQ(LeaderGauge(e), "tether_leader{lease=\"tether-controller\"} 1");
+    EXPECT_TRUE(AwaitLeaderGauge(e, 1));
   }
 };
 
