@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "testing/table.h"
 
 namespace tether::testing {
 namespace {
@@ -620,11 +621,25 @@ Response ApiServer::HandleResource(const server::Request& req, server::StreamWri
     p.resource_version_match = req.Query("resourceVersionMatch").value_or("");
     auto r = backend_->List(*type, ns, p);
     if (!r) return ErrorResponse(r.error());
+    if (WantsTable(accept)) {
+      std::vector<Json> items((*r)["items"].begin(), (*r)["items"].end());
+      Json table = ToTable(*type, items, (*r)["metadata"].value("resourceVersion", ""),
+                           req.Query("includeObject").value_or("Metadata"), clock_->Now());
+      if ((*r)["metadata"].contains("continue")) {
+        table["metadata"]["continue"] = (*r)["metadata"]["continue"];
+      }
+      return JsonResponse(200, table);
+    }
     return JsonResponse(200, *r);
   }
   if (verb == "get") {
     auto r = backend_->Get(*type, ns, name, subres);
     if (!r) return ErrorResponse(r.error());
+    if (WantsTable(accept) && subres == Subresource::kNone) {
+      return JsonResponse(200,
+                          ToTable(*type, {*r}, (*r)["metadata"].value("resourceVersion", ""),
+                                  req.Query("includeObject").value_or("Metadata"), clock_->Now()));
+    }
     return JsonResponse(200, *r);
   }
   if (verb == "create") {
@@ -803,7 +818,14 @@ Response ApiServer::Watch(const server::Request& req, server::StreamWriter& writ
     ~Closer() { n.fetch_sub(1); }
   } closer{open_watches_};
 
+  const bool table = WantsTable(req.Header("Accept"));
+  const std::string include_object = req.Query("includeObject").value_or("Metadata");
   auto send = [&](const std::string& type_name, const Json& obj) {
+    if (table && type_name != "BOOKMARK" && type_name != "ERROR") {
+      Json t = ToTable(type, {obj}, obj["metadata"].value("resourceVersion", ""), include_object,
+                       clock_->Now());
+      return writer.Write(Json{{"type", type_name}, {"object", t}}.dump() + "\n");
+    }
     return writer.Write(Json{{"type", type_name}, {"object", obj}}.dump() + "\n");
   };
   auto in_scope = [&](const Json& obj) {

@@ -638,7 +638,8 @@ void CheckStructural(const Json& s, const std::string& path, Position pos,
   if (has_properties) {
     for (const auto& [name, child] : s["properties"].items()) {
       if (pos == Position::kRoot && name == "metadata" && child.is_object()) {
-        for (const auto& [mname, unused] : child.value("properties", Json::object()).items()) {
+        const Json meta_properties = child.value("properties", Json::object());
+        for (const auto& [mname, unused] : meta_properties.items()) {
           if (mname != "name" && mname != "generateName") {
             errs.push_back(FieldError::Forbidden(
                 path + ".properties[metadata].properties[" + mname + "]", "must not be specified"));

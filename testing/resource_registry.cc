@@ -379,6 +379,9 @@ ApiResult<void> ResourceRegistry::AddCrd(const Json& crd) {
     t.custom = true;
     t.crd_name = name;
     if (auto it = schemas->find(t.version); it != schemas->end()) t.schema = it->second;
+    const Json columns =
+        v.value("additionalPrinterColumns", spec.value("additionalPrinterColumns", Json::array()));
+    if (columns.is_array()) t.printer_columns = columns;
     t.tracks_generation = true;
     AddLocked(std::move(t));
   }

@@ -42,6 +42,8 @@ struct ResourceType {
   std::vector<std::string> selectable_fields;  // CRD selectableFields, without the leading dot
   // The version's structural schema (custom resources only): pruning, defaults, validation.
   std::shared_ptr<const CrdSchema> schema;
+  // The version's additionalPrinterColumns (custom resources; `kubectl get` columns).
+  Json printer_columns = Json::array();
   // Marks generation-tracked kinds (metadata.generation, bumped on spec changes).
   bool tracks_generation = false;
   // Create-only virtual resources (SubjectAccessReview & co): nothing is stored.
