@@ -223,15 +223,8 @@ class ControllerProcessTest : public ::testing::Test {
     ASSERT_TRUE(server) << server.error().message;
     server_ = std::move(*server);
     // Installed as on a real cluster (tether manifests), so the controller's caches sync.
-    Json crd_object = deps::WorkloadDependencyCrd();
-    // Workaround: the embedded server's structural-schema check (testing/crd_schema.cc) reads a
-    // destroyed temporary when the root schema lists `metadata` (ASan: stack-use-after-scope).
-    // The property is only {type: object}; drop it until that check is fixed.
-    for (auto& version : crd_object["spec"]["versions"]) {
-      version["schema"]["openAPIV3Schema"]["properties"].erase("metadata");
-    }
-    auto crd =
-        server_->Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "", crd_object);
+    auto crd = server_->Create("apiextensions.k8s.io/v1", "customresourcedefinitions", "",
+                               deps::WorkloadDependencyCrd());
     ASSERT_TRUE(crd) << crd.error().message;
   }
 
