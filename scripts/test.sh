@@ -16,8 +16,6 @@ cmake --build build/asan -j "$jobs"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-# A test that fails is run once more before it counts as failed: some controller integration
-# tests have shown a rare timing race under ASan with parallel ctest (see docs/known-issues.md).
 ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 600
 
 fuzz_seconds="${TETHER_FUZZ_SECONDS:-15}"
