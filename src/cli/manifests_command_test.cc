@@ -380,22 +380,29 @@ std::string ExpandArg(const std::string& arg, const Json& container, const Json&
   return out;
 }
 
-// Parses `args` (after the subcommand name) with `tether controller`'s real flag definitions.
-// Returns the parsed subcommand, or an error message.
+// Parses `args` (starting with the subcommand name) with `tether controller`'s real flag
+// definitions, stopping before the controller would run. Returns the parsed subcommand, or an
+// error message.
 struct ParsedController {
   std::unique_ptr<CLI::App> app;
   CLI::App* cmd = nullptr;
   std::string error;
 };
+struct ParsedOnly {};  // thrown once every flag has been parsed and validated
 ParsedController ParseControllerArgs(const std::vector<std::string>& args) {
   ParsedController out;
   out.app = std::make_unique<CLI::App>("tether");
   RegisterControllerCommand(*out.app);
   out.cmd = out.app->get_subcommand("controller");
-  out.cmd->callback(std::function<void()>());  // parse only: never connect or run
+  // The top-level parse-complete callback runs after all flags are parsed and checked and before
+  // any subcommand's callback (which would connect and run the controller). The subcommand's own
+  // callback stays in place: it owns the storage its flags are bound to.
+  out.app->parse_complete_callback([] { throw ParsedOnly{}; });
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them reversed
   try {
     out.app->parse(reversed);
+    out.error = "the parser returned without reaching the parse-complete callback";
+  } catch (const ParsedOnly&) {
   } catch (const CLI::ParseError& e) {
     out.error = e.get_name() + ": " + e.what();
   }
