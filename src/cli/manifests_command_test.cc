@@ -591,45 +591,6 @@ TEST_F(ShippedManifestsTest, ControllerServiceAccountIsTheOneTheControllerRbacBi
   EXPECT_TRUE(lease) << sa << " may not hold the leader-election Lease in " << ns;
 }
 
-// The embedded API server serves no rbac.authorization.k8s.io kinds; register stand-ins
-// (schemaless, as a CRD would be) so the RBAC objects go through the same create path. Skipped
-// for kinds the server learns to serve itself.
-void ServeRbacKinds(testing::ApiServer& server) {
-  struct K {
-    const char* kind;
-    const char* plural;
-    bool namespaced;
-  };
-  for (const K& k : {K{"ClusterRole", "clusterroles", false},
-                     K{"ClusterRoleBinding", "clusterrolebindings", false},
-                     K{"Role", "roles", true}, K{"RoleBinding", "rolebindings", true}}) {
-    if (server.registry().FindKind("rbac.authorization.k8s.io", k.kind)) continue;
-    std::string singular = k.kind;
-    std::transform(singular.begin(), singular.end(), singular.begin(), ::tolower);
-    Json crd = {
-        {"apiVersion", "apiextensions.k8s.io/v1"},
-        {"kind", "CustomResourceDefinition"},
-        {"metadata", {{"name", std::string(k.plural) + ".rbac.authorization.k8s.io"}}},
-        {"spec",
-         {{"group", "rbac.authorization.k8s.io"},
-          {"scope", k.namespaced ? "Namespaced" : "Cluster"},
-          {"names",
-           {{"plural", k.plural},
-            {"singular", singular},
-            {"kind", k.kind},
-            {"listKind", std::string(k.kind) + "List"}}},
-          {"versions",
-           {{{"name", "v1"},
-             {"served", true},
-             {"storage", true},
-             {"schema",
-              {{"openAPIV3Schema",
-                {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}};
-    auto added = server.registry().AddCrd(crd);
-    ASSERT_TRUE(added.has_value()) << k.kind;
-  }
-}
-
 // Creates `obj` as kubectl would: kind → resource through discovery, then POST.
 Result<Json> CreateLikeKubectl(testing::ApiServer& server, const Json& obj) {
   std::string api_version = obj["apiVersion"];
@@ -648,7 +609,6 @@ Result<Json> CreateLikeKubectl(testing::ApiServer& server, const Json& obj) {
 TEST_F(ShippedManifestsTest, AppliesToTheApiServerAndTheExamplesAreAccepted) {
   auto server = testing::ApiServer::Start();
   ASSERT_TRUE(server.has_value()) << server.error().message;
-  ServeRbacKinds(**server);
   for (const Json& obj : *objects_) {  // in the printed order: one pass must succeed
     auto created = CreateLikeKubectl(**server, obj);
     EXPECT_TRUE(created.has_value()) << Key(obj) << ": " << created.error().message;
