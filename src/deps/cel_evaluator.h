@@ -28,8 +28,11 @@ class CelExpressionEvaluator final : public ExpressionEvaluator {
   // as errors naming the expression's line:column; EvaluateHealth turns them into Unknown.
   [[nodiscard]] Result<bool> EvaluateBool(std::string_view expression,
                                           const nlohmann::json& resource) const override;
+  [[nodiscard]] Result<void> Check(std::string_view expression) const override;
 
  private:
+  Result<std::shared_ptr<const cel::Program>> Program(std::string_view expression) const;
+
   std::size_t max_cached_;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, std::shared_ptr<const cel::Program>> cache_;

@@ -1139,7 +1139,19 @@ struct DependencyController::Impl {
     in.wd_name = name;
     in.generation = md.value("generation", int64_t{0});
     if (auto s = DecodeSpec(spec_json, ns)) {
-      in.spec = std::move(*s);
+      // What the admission webhook would refuse (SPEC §5) and the schema cannot express: an
+      // expression that does not compile is a spec problem, not an Unknown dependency.
+      for (size_t i = 0; i < s->depends_on.size(); ++i) {
+        const std::string& expression = s->depends_on[i].condition.expression;
+        if (expression.empty()) continue;
+        if (auto checked = cel.Check(expression); !checked) {
+          in.spec_problems.push_back(fmt::format(
+              "spec.dependsOn[{}].condition.expression: {}; fix the CEL expression (try it with "
+              "`tether cel eval`)",
+              i, checked.error().message));
+        }
+      }
+      if (in.spec_problems.empty()) in.spec = std::move(*s);
     } else {
       in.spec_problems = ValidateSpec(spec_json, ns);
       if (in.spec_problems.empty()) in.spec_problems.push_back(s.error().message);

@@ -1152,6 +1152,36 @@ TEST_F(ControllerTest, CelExpressionDependencyOnCustomObject) {
   EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 0);
 }
 
+// An expression that does not compile reaches the controller when no admission webhook checks
+// it (the schema cannot): the WorkloadDependency is InvalidSpec, never suspends, and says why.
+TEST_F(ControllerTest, ExpressionThatDoesNotCompileIsInvalidSpec) {
+  CreateCrd("example.com", "v1", "Widget", "widgets", false);
+  CreateWorkload(SimKind::kDeployment, "payments", 4);
+  CreateWd("payments-needs-widget",
+           {{"dependent", {{"kind", "Deployment"}, {"name", "payments"}}},
+            {"dependsOn",
+             {{{"apiVersion", "example.com/v1"},
+               {"kind", "Widget"},
+               {"name", "w1"},
+               {"condition", {{"expression", "resource.status.ready =="}}}}}}});
+  StartController();
+  ASSERT_TRUE(WaitPhase("payments-needs-widget", "Unknown"));
+  json st = GetWd("payments-needs-widget")["status"];
+  bool invalid = false;
+  for (const auto& c : st["conditions"]) {
+    if (c.value("type", "") == "Ready") {
+      EXPECT_EQ(c.value("status", ""), "False");
+      invalid = c.value("reason", "") == "InvalidSpec";
+    }
+  }
+  EXPECT_TRUE(invalid) << st.dump(2);
+  EXPECT_NE(st.value("message", "").find("spec.dependsOn[0].condition.expression"),
+            std::string::npos)
+      << st.dump(2);
+  Advance(seconds(120));
+  EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 4);
+}
+
 // A local webhook receiver that records every POST and fails the first `fail_first` of them.
 class Receiver {
  public:

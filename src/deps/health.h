@@ -28,6 +28,9 @@ class ExpressionEvaluator {
   // Returns the boolean value, or an error (compile error, runtime error, non-boolean result).
   [[nodiscard]] virtual Result<bool> EvaluateBool(std::string_view expression,
                                                   const nlohmann::json& resource) const = 0;
+  // Whether the expression compiles (a spec problem when not); evaluators that cannot tell
+  // accept everything.
+  [[nodiscard]] virtual Result<void> Check(std::string_view /*expression*/) const { return {}; }
 };
 
 // tether's durable record on a suspended workload (§2.5), parsed from its annotations.
