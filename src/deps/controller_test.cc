@@ -171,11 +171,10 @@ class ControllerTest : public ::testing::Test {
     return Get(kind, name)["spec"].value("suspend", false);
   }
 
+  // A user's manual scale (read-modify-write, retried on conflicts like kubectl's).
   void Scale(SimKind kind, const std::string& name, int replicas) {
-    json o = Get(kind, name);
-    o["spec"]["replicas"] = replicas;
-    auto r = server_->Update(ApiVersionOf(kind), Plural(kind), kNs, o);
-    ASSERT_TRUE(r) << r.error().ToString();
+    Edit(ApiVersionOf(kind), Plural(kind), name,
+         [&](json& o) { o["spec"]["replicas"] = replicas; });
   }
 
   static json Dep(const std::string& name, const std::string& window = "30s",
