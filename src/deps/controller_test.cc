@@ -927,9 +927,8 @@ TEST_F(ControllerTest, PauseFreezesEverythingAndUnpauseResumes) {
   StartController();
   ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
   SuspendVia("payments-needs-db", "db");
-  json wd = GetWd("payments-needs-db");
-  wd["metadata"]["annotations"]["tether.dev/paused"] = "true";
-  ASSERT_TRUE(server_->Update("tether.dev/v1alpha1", "workloaddependencies", kNs, wd));
+  EditWd("payments-needs-db",
+         [](json& wd) { wd["metadata"]["annotations"]["tether.dev/paused"] = "true"; });
   ASSERT_TRUE(WaitPhase("payments-needs-db", "Paused"));
   Heal(SimKind::kDeployment, "db");
   // Paused still observes (the dependency table stays current); it only never acts.
@@ -940,9 +939,8 @@ TEST_F(ControllerTest, PauseFreezesEverythingAndUnpauseResumes) {
   Advance(seconds(120));
   EXPECT_EQ(Phase("payments-needs-db"), "Paused");
   EXPECT_EQ(Replicas(SimKind::kDeployment, "payments"), 0);
-  wd = GetWd("payments-needs-db");
-  wd["metadata"]["annotations"].erase("tether.dev/paused");
-  ASSERT_TRUE(server_->Update("tether.dev/v1alpha1", "workloaddependencies", kNs, wd));
+  EditWd("payments-needs-db",
+         [](json& wd) { wd["metadata"]["annotations"].erase("tether.dev/paused"); });
   // The database has been healthy for longer than the recovery window: restored at once.
   ASSERT_TRUE(Eventually([&] { return Replicas(SimKind::kDeployment, "payments") == 4; }));
   ASSERT_TRUE(WaitPhase("payments-needs-db", "Healthy"));
