@@ -365,10 +365,22 @@ void ApiBackend::PrepareForCreate(const ResourceType& type, Json& obj) const {
   }
 }
 
-void ApiBackend::ApplySchema(const ResourceType& type, Json& obj) {
-  if (!type.schema) return;
-  type.schema->Prune(obj);
+ApiResult<void> ApiBackend::ApplySchema(const ResourceType& type, Json& obj, SchemaReport* report) {
+  if (!type.schema) return {};
+  std::vector<std::string> unknown = type.schema->Prune(obj);
+  if (report != nullptr) {
+    if (report->field_validation == "Strict" && !unknown.empty()) {
+      std::string list;
+      for (const auto& f : unknown)
+        list += (list.empty() ? "" : ", ") + ("unknown field " + Json(f).dump());
+      return Err(BadRequest(type.kind + " in version " + Json(type.version).dump() +
+                            " cannot be handled as a " + type.kind +
+                            ": strict decoding error: " + list));
+    }
+    report->unknown_fields = std::move(unknown);
+  }
   type.schema->Default(obj);
+  return {};
 }
 
 ApiResult<void> ApiBackend::Validate(const ResourceType& type, const Json& obj,
@@ -514,7 +526,7 @@ ApiResult<void> ApiBackend::Validate(const ResourceType& type, const Json& obj,
 }
 
 ApiResult<Json> ApiBackend::Create(const ResourceType& type, const std::string& ns, Json body,
-                                   bool dry_run) {
+                                   bool dry_run, SchemaReport* report) {
   if (!body.is_object()) {
     return Err(
         BadRequest("the object provided is unrecognized (must be of type " + type.kind + ")"));
@@ -541,7 +553,7 @@ ApiResult<Json> ApiBackend::Create(const ResourceType& type, const std::string& 
   if (type.namespaced && !store_.Get("namespaces", "", ns)) {
     return Err(NotFound("namespaces", "", ns));
   }
-  ApplySchema(type, body);
+  if (auto applied = ApplySchema(type, body, report); !applied) return Err(applied.error());
   if (auto v = Validate(type, body, nullptr); !v) return Err(v.error());
   if (type.group == "apiextensions.k8s.io" && type.resource == "customresourcedefinitions") {
     if (auto v = ResourceRegistry::ValidateCrd(body); !v) return Err(v.error());
@@ -696,7 +708,8 @@ ApiResult<Json> ApiBackend::ApplyScale(const ResourceType& type, const Json& obj
 
 ApiResult<Json> ApiBackend::UpdateLocked(const ResourceType& type, const Json* current, Json body,
                                          Subresource sub, bool dry_run, const std::string& name,
-                                         const std::string& ns, bool* delete_now) const {
+                                         const std::string& ns, bool* delete_now,
+                                         SchemaReport* report) const {
   *delete_now = false;
   if (current == nullptr) return Err(NotFound(type.resource, type.group, name));
   if (!body.is_object()) {
@@ -762,7 +775,7 @@ ApiResult<Json> ApiBackend::UpdateLocked(const ResourceType& type, const Json* c
     }
     if (type.group.empty() && type.resource == "namespaces") next["status"] = (*current)["status"];
   }
-  ApplySchema(type, next);
+  if (auto applied = ApplySchema(type, next, report); !applied) return Err(applied.error());
   if (auto v = Validate(type, next, current); !v) return Err(v.error());
   if (type.tracks_generation && WithoutMetaAndStatus(next) != WithoutMetaAndStatus(*current)) {
     Meta(next)["generation"] = cmd.value("generation", std::int64_t{1}) + 1;
@@ -778,7 +791,7 @@ ApiResult<Json> ApiBackend::UpdateLocked(const ResourceType& type, const Json* c
 
 ApiResult<Json> ApiBackend::Update(const ResourceType& type, const std::string& ns,
                                    const std::string& name, Json body, Subresource sub,
-                                   bool dry_run) {
+                                   bool dry_run, SchemaReport* report) {
   if (sub == Subresource::kStatus && !type.has_status) return Err(NotFoundPath());
   if (sub == Subresource::kScale && !type.has_scale) return Err(NotFoundPath());
   if (sub == Subresource::kScale && body.is_object()) {
@@ -793,7 +806,7 @@ ApiResult<Json> ApiBackend::Update(const ResourceType& type, const std::string& 
   auto stored = store_.Mutate(
       gr, type.namespaced ? ns : "", name, [&](const Json* cur) -> ApiResult<Mutation> {
         bool delete_now = false;
-        auto next = UpdateLocked(type, cur, body, sub, dry_run, name, ns, &delete_now);
+        auto next = UpdateLocked(type, cur, body, sub, dry_run, name, ns, &delete_now, report);
         if (!next) return Err(next.error());
         if (dry_run) return Mutation::None(*next);
         if (*next == *cur) return Mutation::None(*next);  // no-op updates keep the resourceVersion
@@ -877,7 +890,7 @@ ApiResult<Json> ApiBackend::Patch(const ResourceType& type, const std::string& n
         auto obj = ApplyServerSideApply(nullptr, patch, opts);
         if (!obj) return Err(FromPatchError(obj.error(), {}));
         Meta(*obj)["name"] = name;
-        auto made = Create(type, ns, *obj, params.dry_run);
+        auto made = Create(type, ns, *obj, params.dry_run, params.report);
         if (made && created != nullptr) *created = true;
         return made;
       }
@@ -916,7 +929,7 @@ ApiResult<Json> ApiBackend::Patch(const ResourceType& type, const std::string& n
     std::string read_rv = Str(MetaOf(*current), "resourceVersion");
     bool explicit_rv = !rv_in_patch.empty() && rv_in_patch != Str(MetaOf(view), "resourceVersion");
     if (!explicit_rv && patched.is_object()) Meta(patched)["resourceVersion"] = read_rv;
-    auto result = Update(type, ns, name, patched, sub, params.dry_run);
+    auto result = Update(type, ns, name, patched, sub, params.dry_run, params.report);
     if (!result && result.error().code == 409 && result.error().reason == "Conflict" &&
         !explicit_rv) {
       continue;  // raced with another writer: re-read and re-apply

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "testing/api_status.h"
@@ -38,11 +39,21 @@ struct ListParams {
   std::string resource_version_match;
 };
 
+// What applying a custom resource's CRD schema to a write found, and how strictly to treat
+// unknown fields (the fieldValidation parameter: "Strict" refuses them with 400, "Warn" — the
+// default — and "Ignore" prune them; the HTTP layer turns `unknown_fields` into Warning headers
+// unless "Ignore").
+struct SchemaReport {
+  std::string field_validation;
+  std::vector<std::string> unknown_fields;  // "spec.extra", pruned from the object
+};
+
 struct PatchParams {
   std::string content_type;  // application/json-patch+json, merge-patch+json, ...
   std::string field_manager;
   bool force = false;
   bool dry_run = false;
+  SchemaReport* report = nullptr;
 };
 
 struct DeleteParams {
@@ -62,13 +73,14 @@ class ApiBackend {
   ApiBackend(ResourceRegistry& registry, ObjectStore& store, Clock& clock);
 
   ApiResult<Json> Create(const ResourceType& type, const std::string& ns, Json body,
-                         bool dry_run = false);
+                         bool dry_run = false, SchemaReport* report = nullptr);
   ApiResult<Json> Get(const ResourceType& type, const std::string& ns, const std::string& name,
                       Subresource sub = Subresource::kNone) const;
   ApiResult<Json> List(const ResourceType& type, const std::string& ns,
                        const ListParams& params) const;
   ApiResult<Json> Update(const ResourceType& type, const std::string& ns, const std::string& name,
-                         Json body, Subresource sub = Subresource::kNone, bool dry_run = false);
+                         Json body, Subresource sub = Subresource::kNone, bool dry_run = false,
+                         SchemaReport* report = nullptr);
   // `patch` is the raw request body. An apply patch of a missing object creates it and sets
   // *created (201 over HTTP).
   ApiResult<Json> Patch(const ResourceType& type, const std::string& ns, const std::string& name,
@@ -95,10 +107,11 @@ class ApiBackend {
  private:
   ApiResult<Json> UpdateLocked(const ResourceType& type, const Json* current, Json body,
                                Subresource sub, bool dry_run, const std::string& name,
-                               const std::string& ns, bool* delete_now) const;
+                               const std::string& ns, bool* delete_now, SchemaReport* report) const;
   ApiResult<void> Validate(const ResourceType& type, const Json& obj, const Json* old) const;
-  // Custom resources: prune undeclared fields and fill in defaults from the CRD schema.
-  static void ApplySchema(const ResourceType& type, Json& obj);
+  // Custom resources: prune undeclared fields and fill in defaults from the CRD schema; 400 for
+  // unknown fields under fieldValidation=Strict.
+  static ApiResult<void> ApplySchema(const ResourceType& type, Json& obj, SchemaReport* report);
   void PrepareForCreate(const ResourceType& type, Json& obj) const;
   Json ScaleFor(const ResourceType& type, const Json& obj) const;
   ApiResult<Json> ApplyScale(const ResourceType& type, const Json& obj, const Json& scale) const;

@@ -26,6 +26,16 @@ std::string Base64(const std::string& in) {
 
 Response JsonResponse(int status, const Json& body) { return Response::Json(status, body.dump()); }
 
+// kube-apiserver's Warning headers for the unknown fields it pruned (unless
+// fieldValidation=Ignore).
+Response WithWarnings(Response r, const SchemaReport& report) {
+  if (report.field_validation == "Ignore") return r;
+  for (const auto& field : report.unknown_fields) {
+    r.headers.emplace("Warning", "299 - " + Json("unknown field " + Json(field).dump()).dump());
+  }
+  return r;
+}
+
 Response ErrorResponse(const ApiError& e) {
   Response r = JsonResponse(e.code, StatusJson(e));
   if (e.code == 429 || e.code == 503) r.headers.emplace("Retry-After", "1");
@@ -601,6 +611,8 @@ Response ApiServer::HandleResource(const server::Request& req, server::StreamWri
     return ErrorResponse(NotAcceptable());
   }
   bool dry_run = req.Query("dryRun").has_value() && *req.Query("dryRun") == "All";
+  SchemaReport report;
+  report.field_validation = req.Query("fieldValidation").value_or("Warn");
 
   if (type->virtual_create) return AccessReview(req, *type, user, ns);
 
@@ -645,16 +657,16 @@ Response ApiServer::HandleResource(const server::Request& req, server::StreamWri
   if (verb == "create") {
     auto body = ParseBody(req, type->kind);
     if (!body) return ErrorResponse(body.error());
-    auto r = backend_->Create(*type, ns, std::move(*body), dry_run);
+    auto r = backend_->Create(*type, ns, std::move(*body), dry_run, &report);
     if (!r) return ErrorResponse(r.error());
-    return JsonResponse(201, *r);
+    return WithWarnings(JsonResponse(201, *r), report);
   }
   if (verb == "update") {
     auto body = ParseBody(req, subres == Subresource::kScale ? "Scale" : type->kind);
     if (!body) return ErrorResponse(body.error());
-    auto r = backend_->Update(*type, ns, name, std::move(*body), subres, dry_run);
+    auto r = backend_->Update(*type, ns, name, std::move(*body), subres, dry_run, &report);
     if (!r) return ErrorResponse(r.error());
-    return JsonResponse(200, *r);
+    return WithWarnings(JsonResponse(200, *r), report);
   }
   if (verb == "patch") {
     PatchParams p;
@@ -662,10 +674,11 @@ Response ApiServer::HandleResource(const server::Request& req, server::StreamWri
     p.field_manager = req.Query("fieldManager").value_or("");
     p.force = IsTrue(req.Query("force"));
     p.dry_run = dry_run;
+    p.report = &report;
     bool created = false;
     auto r = backend_->Patch(*type, ns, name, subres, req.body, p, &created);
     if (!r) return ErrorResponse(r.error());
-    return JsonResponse(created ? 201 : 200, *r);
+    return WithWarnings(JsonResponse(created ? 201 : 200, *r), report);
   }
   if (verb == "delete") {
     DeleteParams p;
