@@ -115,13 +115,9 @@ class Bench {
                          tether::deps::WorkloadDependencyCrd())) {
       return false;
     }
-    auto cert = server_->IssueClientCert("tether", {"system:masters"});
-    tether::kube::RestConfig rc;
-    rc.server = server_->url();
-    rc.ca_pem = server_->ca_pem();
-    rc.client_cert_pem = cert->cert_pem;
-    rc.client_key_pem = cert->key_pem;
-    auto c = tether::kube::Client::Create(rc, clock_, {.qps = 1e6, .burst = 1000000});
+    auto rc = server_->RestConfigFor("tether");
+    if (!rc) return false;
+    auto c = tether::kube::Client::Create(*rc, clock_, {.qps = 1e6, .burst = 1000000});
     if (!c) return false;
     client_ = std::move(*c);
     return true;

@@ -85,12 +85,7 @@ int main(int argc, char** argv) {
     (void)server.Create("v1", "pods", "default",
                         Pod("gated-" + std::to_string(i), i % objects, true));
   }
-  auto cert = server.IssueClientCert("tether", {"system:masters"});
-  tether::kube::RestConfig rc;
-  rc.server = server.url();
-  rc.ca_pem = server.ca_pem();
-  rc.client_cert_pem = cert->cert_pem;
-  rc.client_key_pem = cert->key_pem;
+  const tether::kube::RestConfig rc = *server.RestConfigFor("tether");
   auto client = std::move(*tether::kube::Client::Create(rc, clock, {.qps = 1e6, .burst = 1000000}));
   auto observer_client =
       std::move(*tether::kube::Client::Create(rc, clock, {.qps = 1e6, .burst = 1000000}));

@@ -251,6 +251,18 @@ Result<server::CertKeyPair> ApiServer::IssueClientCert(const std::string& user,
                                        .not_before = std::nullopt});
 }
 
+Result<kube::RestConfig> ApiServer::RestConfigFor(const std::string& user,
+                                                  const std::vector<std::string>& groups) {
+  auto cert = IssueClientCert(user, groups);
+  if (!cert) return tl::unexpected(cert.error());
+  kube::RestConfig rc;
+  rc.server = url();
+  rc.ca_pem = ca_pem();
+  rc.client_cert_pem = cert->cert_pem;
+  rc.client_key_pem = cert->key_pem;
+  return rc;
+}
+
 void ApiServer::AddToken(const std::string& token, const std::string& user,
                          const std::vector<std::string>& groups) {
   std::lock_guard lock(mu_);

@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "kube/config.h"
 #include "server/http_server.h"
 #include "server/tls.h"
 #include "testing/api_backend.h"
@@ -89,6 +90,11 @@ class ApiServer {
                 const std::vector<std::string>& groups = {});
   void RevokeToken(const std::string& token);
   Result<void> WriteKubeconfig(const std::string& path, const KubeconfigAuth& auth);
+  // In-process clients: a RestConfig for this server that authenticates with a freshly issued
+  // client certificate for `user` in `groups` (cluster admin by default).
+  Result<kube::RestConfig> RestConfigFor(const std::string& user,
+                                         const std::vector<std::string>& groups = {
+                                             "system:masters"});
 
   // ---- authorization (allow-all by default) ----
   // Denies `verb` ("*" = any) on `resource` ("*" = any; "deployments/scale" for a subresource)

@@ -475,13 +475,9 @@ Result<DemoResult> Demo::Run() {
                              deps::WorkloadDependencyCrd());
   if (!crd) return tl::unexpected(crd.error().Wrap("demo: installing the CRD"));
 
-  auto cert = server_->IssueClientCert("tether", {"system:masters"});
-  if (!cert) return tl::unexpected(cert.error().Wrap("demo: issuing a client certificate"));
-  kube::RestConfig rc;
-  rc.server = server_->url();
-  rc.ca_pem = server_->ca_pem();
-  rc.client_cert_pem = cert->cert_pem;
-  rc.client_key_pem = cert->key_pem;
+  auto config = server_->RestConfigFor("tether");
+  if (!config) return tl::unexpected(config.error().Wrap("demo: issuing a client certificate"));
+  const kube::RestConfig& rc = *config;
   auto cc = kube::Client::Create(rc, *clock_, {.qps = 1e6, .burst = 1000000});
   if (!cc) return tl::unexpected(cc.error());
   controller_client_ = std::move(*cc);

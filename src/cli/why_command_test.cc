@@ -48,14 +48,9 @@ class WhyApiServerTest : public ::testing::Test {
     auto server = testing::ApiServer::Start(so);
     ASSERT_TRUE(server) << server.error().ToString();
     server_ = std::move(*server);
-    auto cert = server_->IssueClientCert("admin", {"system:masters"});
-    ASSERT_TRUE(cert);
-    kube::RestConfig rc;
-    rc.server = server_->url();
-    rc.ca_pem = server_->ca_pem();
-    rc.client_cert_pem = cert->cert_pem;
-    rc.client_key_pem = cert->key_pem;
-    auto client = kube::Client::Create(rc, RealClock::Instance());
+    auto rc = server_->RestConfigFor("admin");
+    ASSERT_TRUE(rc) << rc.error().ToString();
+    auto client = kube::Client::Create(*rc, RealClock::Instance());
     ASSERT_TRUE(client);
     client_ = std::move(*client);
   }

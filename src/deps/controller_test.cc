@@ -116,13 +116,9 @@ class ControllerTest : public ::testing::Test {
   }
 
   std::unique_ptr<kube::Client> NewClient() {
-    auto cert = server_->IssueClientCert("tether", {"system:masters"});
-    EXPECT_TRUE(cert);
-    kube::RestConfig rc;
-    rc.server = server_->url();
-    rc.ca_pem = server_->ca_pem();
-    rc.client_cert_pem = cert->cert_pem;
-    rc.client_key_pem = cert->key_pem;
+    auto config = server_->RestConfigFor("tether");
+    EXPECT_TRUE(config);
+    const kube::RestConfig& rc = *config;
     // The rate limiter waits on the clock: keep it out of the way of the FakeClock.
     auto c = kube::Client::Create(rc, clock_, {.qps = 1e6, .burst = 1000000});
     EXPECT_TRUE(c);

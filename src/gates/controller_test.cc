@@ -90,14 +90,9 @@ class GateControllerTest : public ::testing::Test {
     auto s = testing::ApiServer::Start(so);
     ASSERT_TRUE(s) << s.error().ToString();
     server_ = std::move(*s);
-    auto cert = server_->IssueClientCert("tether", {"system:masters"});
-    ASSERT_TRUE(cert);
-    kube::RestConfig rc;
-    rc.server = server_->url();
-    rc.ca_pem = server_->ca_pem();
-    rc.client_cert_pem = cert->cert_pem;
-    rc.client_key_pem = cert->key_pem;
-    auto c = kube::Client::Create(rc, clock_, {.qps = 1e6, .burst = 1000000});
+    auto rc = server_->RestConfigFor("tether");
+    ASSERT_TRUE(rc) << rc.error().ToString();
+    auto c = kube::Client::Create(*rc, clock_, {.qps = 1e6, .burst = 1000000});
     ASSERT_TRUE(c) << c.error().ToString();
     client_ = std::move(*c);
   }
