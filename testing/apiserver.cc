@@ -847,8 +847,9 @@ Response ApiServer::Watch(const server::Request& req, server::StreamWriter& writ
   const std::string include_object = req.Query("includeObject").value_or("Metadata");
   auto send = [&](const std::string& type_name, const Json& obj) {
     if (table && type_name != "BOOKMARK" && type_name != "ERROR") {
-      Json t = ToTable(type, {obj}, obj["metadata"].value("resourceVersion", ""), include_object,
-                       clock_->Now());
+      Json t =
+          ToTable(type, {obj}, obj.value("metadata", Json::object()).value("resourceVersion", ""),
+                  include_object, clock_->Now());
       return writer.Write(Json{{"type", type_name}, {"object", t}}.dump() + "\n");
     }
     return writer.Write(Json{{"type", type_name}, {"object", obj}}.dump() + "\n");

@@ -257,6 +257,13 @@ std::vector<ResourceType> ResourceRegistry::All() const {
 }
 
 ApiResult<void> ResourceRegistry::ValidateCrd(const Json& crd) {
+  auto schemas = CheckCrd(crd);
+  if (!schemas) return Err(schemas.error());
+  return {};
+}
+
+ApiResult<std::map<std::string, std::shared_ptr<const CrdSchema>>> ResourceRegistry::CheckCrd(
+    const Json& crd) {
   if (!crd.is_object()) {
     return Err(BadRequest(
         "the object provided is unrecognized (must be of type CustomResourceDefinition)"));
@@ -285,9 +292,7 @@ ApiResult<void> ResourceRegistry::ValidateCrd(const Json& crd) {
   }
   if (!errs.empty())
     return Err(Invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, errs));
-  auto schemas = CompileSchemas(crd);
-  if (!schemas) return Err(schemas.error());
-  return {};
+  return CompileSchemas(crd);
 }
 
 ApiResult<std::map<std::string, std::shared_ptr<const CrdSchema>>> ResourceRegistry::CompileSchemas(
@@ -328,8 +333,7 @@ ApiResult<std::map<std::string, std::shared_ptr<const CrdSchema>>> ResourceRegis
 }
 
 ApiResult<void> ResourceRegistry::AddCrd(const Json& crd) {
-  if (auto v = ValidateCrd(crd); !v) return v;
-  auto schemas = CompileSchemas(crd);
+  auto schemas = CheckCrd(crd);
   if (!schemas) return Err(schemas.error());
   const std::string name = GetStr(crd["metadata"], "name");
   const Json spec = crd.value("spec", Json::object());

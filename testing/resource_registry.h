@@ -73,9 +73,6 @@ class ResourceRegistry {
   ApiResult<void> AddCrd(const Json& crd);
   // The checks AddCrd makes, without registering (422 Invalid on problems).
   static ApiResult<void> ValidateCrd(const Json& crd);
-  // Each served version's compiled schema, by version name (422 on a bad schema or rule).
-  static ApiResult<std::map<std::string, std::shared_ptr<const CrdSchema>>> CompileSchemas(
-      const Json& crd);
   // Every served resource (copies).
   std::vector<ResourceType> All() const;
   void RemoveCrd(const std::string& crd_name);
@@ -87,6 +84,12 @@ class ResourceRegistry {
   std::optional<Json> ApiResourceList(std::string_view group, std::string_view version) const;
 
  private:
+  // Each served version's compiled schema, by version name (422 on a bad schema or rule).
+  static ApiResult<std::map<std::string, std::shared_ptr<const CrdSchema>>> CompileSchemas(
+      const Json& crd);
+  // ValidateCrd's checks; on success, each served version's compiled schema.
+  static ApiResult<std::map<std::string, std::shared_ptr<const CrdSchema>>> CheckCrd(
+      const Json& crd);
   void AddLocked(ResourceType t);
   mutable std::mutex mu_;
   std::vector<ResourceType> types_;  // registration order (groups appear in discovery in it)
